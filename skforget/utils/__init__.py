@@ -1,0 +1,1 @@
+"""Utilities: reusable checks of the forgetting contract."""
