@@ -5,7 +5,11 @@ from sklearn.naive_bayes import GaussianNB as _SkGaussianNB
 from sklearn.utils.validation import validate_data
 
 from skforget.naive_bayes._base import _ForgetNBMixin
-from skforget.naive_bayes._kernels import accumulate_moments, class_means, recenter
+from skforget.naive_bayes._kernels import (
+    accumulate_moments,
+    class_means,
+    gaussian_parameters,
+)
 
 
 class GaussianNB(_ForgetNBMixin, _SkGaussianNB):
@@ -147,36 +151,26 @@ class GaussianNB(_ForgetNBMixin, _SkGaussianNB):
             X, codes, w, sign, s["class_n"], s["W"], s["ref"], s["S1"], s["S2"],
             s["all_n"], s["all_W"], s["all_ref"], s["all_S1"], s["all_S2"],
         )
-        recenter(s["class_n"], s["W"], s["ref"], s["S1"], s["S2"])
-        recenter(s["all_n"], s["all_W"], s["all_ref"], s["all_S1"], s["all_S2"])
 
     def _fitted_attributes(self, stats, classes):
-        W = stats["W"]
-        n_classes = classes.shape[0]
-        positive = W[:, None] > 0
-        shift = np.divide(stats["S1"], W[:, None], out=np.zeros_like(stats["S1"]),
-                          where=positive)
-        var = np.divide(stats["S2"], W[:, None], out=np.zeros_like(stats["S2"]),
-                        where=positive) - shift**2
-        all_shift = stats["all_S1"][0] / stats["all_W"][0]
-        all_var = stats["all_S2"][0] / stats["all_W"][0] - all_shift**2
-        epsilon = self.var_smoothing * float(np.max(all_var))
+        theta, var, epsilon, class_prior = gaussian_parameters(
+            stats["W"], stats["ref"], stats["S1"], stats["S2"],
+            stats["all_W"], stats["all_S1"], stats["all_S2"], self.var_smoothing,
+        )
         if self.priors is not None:
             priors = np.asarray(self.priors, dtype=np.float64)
-            if priors.shape[0] != n_classes:
+            if priors.shape[0] != classes.shape[0]:
                 raise ValueError("Number of priors must match number of classes.")
             if not np.isclose(priors.sum(), 1.0):
                 raise ValueError("The sum of the priors should be 1.")
             if (priors < 0).any():
                 raise ValueError("Priors must be non-negative.")
             class_prior = priors
-        else:
-            class_prior = W / W.sum()
         return {
             "classes_": classes,
-            "theta_": stats["ref"] + shift,
-            "var_": np.maximum(var, 0.0) + epsilon,
-            "class_count_": W,
+            "theta_": theta,
+            "var_": var,
+            "class_count_": stats["W"],
             "class_prior_": class_prior,
             "epsilon_": epsilon,
         }

@@ -42,31 +42,6 @@ def class_means(X, codes, n_classes):
 
 
 @njit(cache=True)
-def accumulate_moments(X, codes, weights, sign, N, W, ref, S1, S2,
-                       gN, gW, gref, gS1, gS2):
-    """Add (``sign=+1``) or remove (``sign=-1``) rows' shifted sums, in place.
-
-    Class statistics are weighted; the global ones (``g*``, one row) are
-    unweighted, as scikit-learn's ``epsilon_`` uses ``np.var(X, axis=0)``.
-    """
-    n, d = X.shape
-    for i in range(n):
-        c = codes[i]
-        w = sign * weights[i]
-        N[c] += sign
-        W[c] += w
-        for j in range(d):
-            dx = X[i, j] - ref[c, j]
-            S1[c, j] += w * dx
-            S2[c, j] += w * dx * dx
-            dg = X[i, j] - gref[0, j]
-            gS1[0, j] += sign * dg
-            gS2[0, j] += sign * dg * dg
-    gN[0] += sign * n
-    gW[0] += sign * n
-
-
-@njit(cache=True)
 def recenter(N, W, ref, S1, S2):
     """Move each reference point to its current mean, in place.
 
@@ -92,6 +67,69 @@ def recenter(N, W, ref, S1, S2):
             S2[c, j] = s2 if s2 > 0.0 else 0.0
             S1[c, j] -= W[c] * delta
             ref[c, j] = new_ref
+
+
+@njit(cache=True)
+def accumulate_moments(X, codes, weights, sign, N, W, ref, S1, S2,
+                       gN, gW, gref, gS1, gS2):
+    """Add (``sign=+1``) or remove (``sign=-1``) rows' shifted sums, in place,
+    then re-centre every reference point (:func:`recenter`).
+
+    Class statistics are weighted; the global ones (``g*``, one row) are
+    unweighted, as scikit-learn's ``epsilon_`` uses ``np.var(X, axis=0)``.
+    """
+    n, d = X.shape
+    for i in range(n):
+        c = codes[i]
+        w = sign * weights[i]
+        N[c] += sign
+        W[c] += w
+        for j in range(d):
+            dx = X[i, j] - ref[c, j]
+            S1[c, j] += w * dx
+            S2[c, j] += w * dx * dx
+            dg = X[i, j] - gref[0, j]
+            gS1[0, j] += sign * dg
+            gS2[0, j] += sign * dg * dg
+    gN[0] += sign * n
+    gW[0] += sign * n
+    recenter(N, W, ref, S1, S2)
+    recenter(gN, gW, gref, gS1, gS2)
+
+
+@njit(cache=True)
+def gaussian_parameters(W, ref, S1, S2, gW, gS1, gS2, var_smoothing):
+    """``theta_``, ``var_``, ``epsilon_`` and the empirical ``class_prior_``.
+
+    As scikit-learn's GaussianNB defines them: weighted per-class mean and
+    variance, plus ``epsilon_ = var_smoothing * max(unweighted variance)``.
+    """
+    n_classes, d = ref.shape
+    largest = 0.0
+    for j in range(d):
+        shift = gS1[0, j] / gW[0]
+        v = gS2[0, j] / gW[0] - shift * shift
+        if v > largest:
+            largest = v
+    epsilon = var_smoothing * largest
+    theta = np.empty((n_classes, d))
+    var = np.empty((n_classes, d))
+    prior = np.empty(n_classes)
+    total = 0.0
+    for c in range(n_classes):
+        total += W[c]
+    for c in range(n_classes):
+        prior[c] = W[c] / total
+        for j in range(d):
+            if W[c] > 0.0:
+                shift = S1[c, j] / W[c]
+                v = S2[c, j] / W[c] - shift * shift
+                theta[c, j] = ref[c, j] + shift
+                var[c, j] = (v if v > 0.0 else 0.0) + epsilon
+            else:
+                theta[c, j] = ref[c, j]
+                var[c, j] = epsilon
+    return theta, var, epsilon, prior
 
 
 # ----------------------------------------------------------------- discrete
