@@ -58,3 +58,18 @@ def row_digests_csr(data, indices, indptr, codes, weights):
                 h = _mix(h, bits[p])
         out[i] = _finish(h, codes[i], wbits[i])
     return out
+
+
+@njit(cache=True)
+def zero_csr_rows(data, indices, indptr, rows):
+    """Overwrite the stored values and column indices of ``rows`` with zeros.
+
+    Returns how many entries were zeroed.
+    """
+    zeroed = 0
+    for r in rows:
+        for p in range(indptr[r], indptr[r + 1]):
+            data[p] = 0.0
+            indices[p] = 0
+        zeroed += indptr[r + 1] - indptr[r]
+    return zeroed

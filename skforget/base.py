@@ -23,7 +23,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.exceptions import NotFittedError
 
-from skforget._kernels import row_digests_csr, row_digests_dense
+from skforget._kernels import row_digests_csr, row_digests_dense, zero_csr_rows
 
 __all__ = ["ForgetMixin", "GUARANTEES"]
 
@@ -96,6 +96,7 @@ class _RowRegistry:
         self.codes = np.zeros(0, dtype=np.intp)
         self.weights = np.zeros(0, dtype=np.float64)
         self.X = None  # dense float64 array, CSR matrix, or None when not retained
+        self.dead_entries = 0  # zeroed CSR entries of forgotten rows not yet squeezed out
         self.digests = np.zeros(0, dtype=np.uint64)
 
     # ------------------------------------------------------------------ rows in
@@ -109,6 +110,11 @@ class _RowRegistry:
         codes_buf = _grown(self.codes, n, n + m)
         weights_buf = _grown(self.weights, n, n + m)
         X_buf, digests = self.X, self.digests
+        if self.retain and X_buf is not None:  # keep the store's format
+            if sp.issparse(X_buf) and not sp.issparse(X):
+                X = sp.csr_matrix(X)
+            elif not sp.issparse(X_buf) and sp.issparse(X):
+                X = X.toarray()
         if self.retain:
             if sp.issparse(X):
                 X_buf = X if X_buf is None else sp.vstack([X_buf, X], format="csr")
@@ -215,18 +221,26 @@ class _RowRegistry:
 
     # --------------------------------------------------------------- rows out
     def scrub(self, idx):
-        """Erase forgotten rows: features, fingerprint, label and weight."""
-        if self.retain:
-            if sp.issparse(self.X):
-                self.X = _csr_without_rows(self.X, idx)
-            else:
-                self.X[idx] = 0.0
-        else:
-            self.digests[idx] = 0
-        self.codes[idx] = -1
-        self.weights[idx] = 0.0
+        """Erase forgotten rows: features, fingerprint, label and weight.
+
+        A CSR store has the forgotten rows' values and column indices zeroed in
+        place, in O(their entries); the emptied slots are squeezed out when
+        they exceed a quarter of the store, and always before pickling.
+        """
         self.alive[idx] = False
         self.n_alive -= idx.size
+        self.codes[idx] = -1
+        self.weights[idx] = 0.0
+        if not self.retain:
+            self.digests[idx] = 0
+        elif sp.issparse(self.X):
+            X = self.X
+            self.dead_entries += zero_csr_rows(X.data, X.indices, X.indptr, idx)
+            if self.dead_entries > 0.25 * X.nnz:
+                self.X = _csr_without_rows(X, np.flatnonzero(~self.alive[: self.n]))
+                self.dead_entries = 0
+        else:
+            self.X[idx] = 0.0
 
     def drop_classes(self, keep):
         """Renumber label codes after classes ``~keep`` lost their last row."""
@@ -243,6 +257,9 @@ class _RowRegistry:
                 state[name] = state[name][:n].copy()
         if isinstance(state["X"], np.ndarray) and state["X"].shape[0] > n:
             state["X"] = state["X"][:n].copy()
+        elif sp.issparse(state["X"]) and state["dead_entries"]:
+            state["X"] = _csr_without_rows(state["X"], np.flatnonzero(~self.alive[:n]))
+            state["dead_entries"] = 0
         return state
 
     def __setstate__(self, state):

@@ -193,13 +193,35 @@ def test_sparse_csr_input(name):
     forget = [0, 5, 17, 99, 149]
     keep = np.setdiff1d(np.arange(150), forget)
     model = ours_cls().fit(X, y).partial_forget(forget)
-    assert sp.issparse(model._rows.X)
-    assert model._rows.X[forget].nnz == 0  # no stored entries left for forgotten rows
+    store = model._rows.X
+    assert sp.issparse(store)
+    assert not store[forget].data.any() and not store[forget].indices.any()
+    restored = pickle.loads(pickle.dumps(model))._rows.X
+    assert restored[forget].nnz == 0 and restored.nnz == store.nnz - model._rows.dead_entries
+    # once a quarter of the store is dead, the emptied entries are squeezed out
+    model.partial_forget(np.setdiff1d(np.arange(1, 60), forget))
+    assert model._rows.dead_entries == 0
+    assert model._rows.X.nnz == X[np.setdiff1d(keep, np.arange(60))].nnz
+    keep = np.setdiff1d(keep, np.arange(60))
     assert_matches_sklearn(model, sk_cls().fit(X[keep], y[keep]), X)
+    forget, keep = [0, 5, 17, 99, 149], np.setdiff1d(np.arange(150), [0, 5, 17, 99, 149])
     # the caller may pass the rows (dense or sparse) to a lean model
     lean = ours_cls(retain_rows=False).fit(X, y)
     lean.partial_forget(forget, X=X[forget].toarray())
     assert_matches_sklearn(lean, sk_cls().fit(X[keep], y[keep]), X)
+
+
+@pytest.mark.parametrize("first_sparse", [True, False])
+def test_dense_and_sparse_batches_mix(first_sparse):
+    X = sp.random(90, 20, density=0.3, format="csr", random_state=4) * 5
+    y = np.arange(90) % 3
+    first = X[:50] if first_sparse else X[:50].toarray()
+    second = X[50:].toarray() if first_sparse else X[50:]
+    model = fnb.MultinomialNB().fit(first, y[:50]).partial_fit(second, y[50:])
+    assert sp.issparse(model._rows.X) == first_sparse
+    model.partial_forget([3, 60, 61])
+    keep = np.setdiff1d(np.arange(90), [3, 60, 61])
+    assert_matches_sklearn(model, sknb.MultinomialNB().fit(X[keep], y[keep]), X)
 
 
 def test_sparse_canary_is_gone_after_forgetting():
