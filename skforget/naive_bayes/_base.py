@@ -141,13 +141,10 @@ class _ForgetNBMixin(ForgetMixin):
         self._remove_rows(stats, X_rows, codes, weights)
         classes, keep = self.classes_, None
         if not self._classes_fixed:
-            present = stats["class_n"] > 0
+            present = self._class_rows(stats) > 0
             if not present.all():
                 keep = present
-                stats = {
-                    k: (v[keep] if k in self._class_stats else v)
-                    for k, v in stats.items()
-                }
+                stats = self._select_classes(stats, keep)
                 classes = classes[keep]
         try:
             attrs = self._fitted_attributes(stats, classes)
@@ -161,6 +158,13 @@ class _ForgetNBMixin(ForgetMixin):
         self._rows.scrub(idx)
         if keep is not None:
             self._rows.drop_classes(keep)
+
+    def _class_rows(self, stats):
+        """Rows per class (regardless of weight): a class with none disappears."""
+        return stats["class_n"]
+
+    def _select_classes(self, stats, keep):
+        return {k: (v[keep] if k in self._class_stats else v) for k, v in stats.items()}
 
     def _copied_stats(self):
         return {k: v.copy() for k, v in self._stats.items()}

@@ -102,8 +102,6 @@ class GaussianNB(_ForgetNBMixin, _SkGaussianNB):
         **_SkGaussianNB._parameter_constraints,
         "retain_rows": ["boolean"],
     }
-    _class_stats = ("class_n", "W", "ref", "S1", "S2")
-
     def __init__(self, *, priors=None, var_smoothing=1e-9, retain_rows=True):
         self.priors = priors
         self.var_smoothing = var_smoothing
@@ -116,47 +114,39 @@ class GaussianNB(_ForgetNBMixin, _SkGaussianNB):
         return validate_data(self, X, reset=False, dtype=np.float64, order="C")
 
     def _empty_stats(self, n_classes, n_features):
+        # one row per class, then one for all rows (unweighted, for epsilon_);
+        # moments[c] = [weight | reference point | shifted sum | shifted squares]
         return {
-            "class_n": np.zeros(n_classes, dtype=np.int64),
-            "W": np.zeros(n_classes),
-            "ref": np.zeros((n_classes, n_features)),
-            "S1": np.zeros((n_classes, n_features)),
-            "S2": np.zeros((n_classes, n_features)),
-            # unweighted moments of all rows, for epsilon_ (np.var(X).max())
-            "all_n": np.zeros(1, dtype=np.int64),
-            "all_W": np.zeros(1),
-            "all_ref": np.zeros((1, n_features)),
-            "all_S1": np.zeros((1, n_features)),
-            "all_S2": np.zeros((1, n_features)),
+            "counts": np.zeros(n_classes + 1, dtype=np.int64),
+            "moments": np.zeros((n_classes + 1, 1 + 3 * n_features)),
         }
 
+    def _class_rows(self, stats):
+        return stats["counts"][:-1]
+
+    def _select_classes(self, stats, keep):
+        rows = np.append(keep, True)
+        return {"counts": stats["counts"][rows], "moments": stats["moments"][rows]}
+
     def _add_rows(self, stats, X, codes, w):
-        s = stats
+        counts, moments = stats["counts"], stats["moments"]
         X = np.ascontiguousarray(X, dtype=np.float64)
-        seen = np.bincount(codes, minlength=s["W"].shape[0]) > 0
-        new = seen & (s["class_n"] == 0)
-        if new.any() or s["all_n"][0] == 0:
-            means, overall = class_means(X, codes, s["W"].shape[0])
-            s["ref"][new] = means[new]  # a first row for a class seeds its reference
-            if s["all_n"][0] == 0:
-                s["all_ref"][:] = overall
-        self._accumulate(s, X, codes, w, +1)
+        n_classes = counts.shape[0] - 1
+        seen = np.append(np.bincount(codes, minlength=n_classes) > 0, True)
+        new = seen & (counts == 0)
+        if new.any():
+            # a class's first rows seed its reference point with their mean
+            moments[new, 1 : 1 + X.shape[1]] = class_means(X, codes, n_classes)[new]
+        accumulate_moments(X, codes, w, 1, counts, moments)
 
     def _remove_rows(self, stats, X, codes, w):
-        self._accumulate(stats, np.ascontiguousarray(X, dtype=np.float64), codes, w, -1)
-
-    @staticmethod
-    def _accumulate(s, X, codes, w, sign):
-        accumulate_moments(
-            X, codes, w, sign, s["class_n"], s["W"], s["ref"], s["S1"], s["S2"],
-            s["all_n"], s["all_W"], s["all_ref"], s["all_S1"], s["all_S2"],
-        )
+        accumulate_moments(np.ascontiguousarray(X, dtype=np.float64), codes, w, -1,
+                           stats["counts"], stats["moments"])
 
     def _fitted_attributes(self, stats, classes):
-        theta, var, epsilon, class_prior = gaussian_parameters(
-            stats["W"], stats["ref"], stats["S1"], stats["S2"],
-            stats["all_W"], stats["all_S1"], stats["all_S2"], self.var_smoothing,
-        )
+        params, epsilon = gaussian_parameters(stats["moments"], self.var_smoothing)
+        d = (params.shape[1] - 1) // 2
+        class_prior = params[:, 2 * d]
         if self.priors is not None:
             priors = np.asarray(self.priors, dtype=np.float64)
             if priors.shape[0] != classes.shape[0]:
@@ -168,9 +158,9 @@ class GaussianNB(_ForgetNBMixin, _SkGaussianNB):
             class_prior = priors
         return {
             "classes_": classes,
-            "theta_": theta,
-            "var_": var,
-            "class_count_": stats["W"],
+            "theta_": params[:, :d],
+            "var_": params[:, d : 2 * d],
+            "class_count_": stats["moments"][:-1, 0].copy(),
             "class_prior_": class_prior,
             "epsilon_": epsilon,
         }

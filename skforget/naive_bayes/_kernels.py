@@ -16,33 +16,33 @@ from numba import njit
 # the data, x - ref is exact (Sterbenz), so features far from zero keep their
 # digits; after every update ref moves to the current mean (``recenter``), so the
 # stored state never holds an aggregate of rows that were forgotten.
+#
+# Packed layout, one row per class plus a last row for all rows (unweighted,
+# for epsilon_): counts[c] = rows, moments[c] = [W | ref (d) | S1 (d) | S2 (d)].
 
 
 @njit(cache=True)
 def class_means(X, codes, n_classes):
-    """Unweighted mean per class and over all rows (to seed reference points)."""
+    """Unweighted mean per class and over all rows (last row), to seed references."""
     n, d = X.shape
-    counts = np.zeros(n_classes)
-    means = np.zeros((n_classes, d))
-    overall = np.zeros((1, d))
+    counts = np.zeros(n_classes + 1)
+    means = np.zeros((n_classes + 1, d))
     for i in range(n):
         c = codes[i]
         counts[c] += 1.0
         for j in range(d):
             means[c, j] += X[i, j]
-            overall[0, j] += X[i, j]
-    for c in range(n_classes):
+            means[n_classes, j] += X[i, j]
+    counts[n_classes] = n
+    for c in range(n_classes + 1):
         if counts[c] > 0.0:
             for j in range(d):
                 means[c, j] /= counts[c]
-    if n > 0:
-        for j in range(d):
-            overall[0, j] /= n
-    return means, overall
+    return means
 
 
 @njit(cache=True)
-def recenter(N, W, ref, S1, S2):
+def recenter(counts, moments):
     """Move each reference point to its current mean, in place.
 
     With ``delta = S1 / W`` rounded into the new reference,
@@ -50,86 +50,91 @@ def recenter(N, W, ref, S1, S2):
     A class with no rows is reset to exact zeros; one whose rows weigh nothing
     keeps its reference and zero sums.
     """
-    n_classes, d = ref.shape
-    for c in range(n_classes):
-        if N[c] == 0 or W[c] <= 0.0:
-            W[c] = 0.0
+    n_rows = moments.shape[0]
+    d = (moments.shape[1] - 1) // 3
+    for c in range(n_rows):
+        W = moments[c, 0]
+        if counts[c] == 0 or W <= 0.0:
+            moments[c, 0] = 0.0
             for j in range(d):
-                S1[c, j] = 0.0
-                S2[c, j] = 0.0
-                if N[c] == 0:
-                    ref[c, j] = 0.0
+                moments[c, 1 + d + j] = 0.0
+                moments[c, 1 + 2 * d + j] = 0.0
+                if counts[c] == 0:
+                    moments[c, 1 + j] = 0.0
             continue
         for j in range(d):
-            new_ref = ref[c, j] + S1[c, j] / W[c]
-            delta = new_ref - ref[c, j]
-            s2 = S2[c, j] - 2.0 * delta * S1[c, j] + W[c] * delta * delta
-            S2[c, j] = s2 if s2 > 0.0 else 0.0
-            S1[c, j] -= W[c] * delta
-            ref[c, j] = new_ref
+            ref = moments[c, 1 + j]
+            s1 = moments[c, 1 + d + j]
+            new_ref = ref + s1 / W
+            delta = new_ref - ref
+            s2 = moments[c, 1 + 2 * d + j] - 2.0 * delta * s1 + W * delta * delta
+            moments[c, 1 + 2 * d + j] = s2 if s2 > 0.0 else 0.0
+            moments[c, 1 + d + j] = s1 - W * delta
+            moments[c, 1 + j] = new_ref
 
 
 @njit(cache=True)
-def accumulate_moments(X, codes, weights, sign, N, W, ref, S1, S2,
-                       gN, gW, gref, gS1, gS2):
+def accumulate_moments(X, codes, weights, sign, counts, moments):
     """Add (``sign=+1``) or remove (``sign=-1``) rows' shifted sums, in place,
     then re-centre every reference point (:func:`recenter`).
 
-    Class statistics are weighted; the global ones (``g*``, one row) are
-    unweighted, as scikit-learn's ``epsilon_`` uses ``np.var(X, axis=0)``.
+    Class rows are weighted; the last row is unweighted over all rows, as
+    scikit-learn's ``epsilon_`` uses ``np.var(X, axis=0)``.
     """
     n, d = X.shape
+    g = moments.shape[0] - 1
     for i in range(n):
         c = codes[i]
         w = sign * weights[i]
-        N[c] += sign
-        W[c] += w
+        counts[c] += sign
+        moments[c, 0] += w
         for j in range(d):
-            dx = X[i, j] - ref[c, j]
-            S1[c, j] += w * dx
-            S2[c, j] += w * dx * dx
-            dg = X[i, j] - gref[0, j]
-            gS1[0, j] += sign * dg
-            gS2[0, j] += sign * dg * dg
-    gN[0] += sign * n
-    gW[0] += sign * n
-    recenter(N, W, ref, S1, S2)
-    recenter(gN, gW, gref, gS1, gS2)
+            dx = X[i, j] - moments[c, 1 + j]
+            moments[c, 1 + d + j] += w * dx
+            moments[c, 1 + 2 * d + j] += w * dx * dx
+            dg = X[i, j] - moments[g, 1 + j]
+            moments[g, 1 + d + j] += sign * dg
+            moments[g, 1 + 2 * d + j] += sign * dg * dg
+    counts[g] += sign * n
+    moments[g, 0] += sign * n
+    recenter(counts, moments)
 
 
 @njit(cache=True)
-def gaussian_parameters(W, ref, S1, S2, gW, gS1, gS2, var_smoothing):
-    """``theta_``, ``var_``, ``epsilon_`` and the empirical ``class_prior_``.
+def gaussian_parameters(moments, var_smoothing):
+    """``theta_``, ``var_``, the empirical ``class_prior_`` and ``epsilon_``.
 
     As scikit-learn's GaussianNB defines them: weighted per-class mean and
     variance, plus ``epsilon_ = var_smoothing * max(unweighted variance)``.
+    Returns one array ``[theta (d) | var (d) | prior]`` per class, and epsilon.
     """
-    n_classes, d = ref.shape
+    n_classes = moments.shape[0] - 1
+    d = (moments.shape[1] - 1) // 3
+    g = n_classes
     largest = 0.0
     for j in range(d):
-        shift = gS1[0, j] / gW[0]
-        v = gS2[0, j] / gW[0] - shift * shift
+        shift = moments[g, 1 + d + j] / moments[g, 0]
+        v = moments[g, 1 + 2 * d + j] / moments[g, 0] - shift * shift
         if v > largest:
             largest = v
     epsilon = var_smoothing * largest
-    theta = np.empty((n_classes, d))
-    var = np.empty((n_classes, d))
-    prior = np.empty(n_classes)
+    out = np.empty((n_classes, 2 * d + 1))
     total = 0.0
     for c in range(n_classes):
-        total += W[c]
+        total += moments[c, 0]
     for c in range(n_classes):
-        prior[c] = W[c] / total
+        W = moments[c, 0]
+        out[c, 2 * d] = W / total
         for j in range(d):
-            if W[c] > 0.0:
-                shift = S1[c, j] / W[c]
-                v = S2[c, j] / W[c] - shift * shift
-                theta[c, j] = ref[c, j] + shift
-                var[c, j] = (v if v > 0.0 else 0.0) + epsilon
+            if W > 0.0:
+                shift = moments[c, 1 + d + j] / W
+                v = moments[c, 1 + 2 * d + j] / W - shift * shift
+                out[c, j] = moments[c, 1 + j] + shift
+                out[c, d + j] = (v if v > 0.0 else 0.0) + epsilon
             else:
-                theta[c, j] = ref[c, j]
-                var[c, j] = epsilon
-    return theta, var, epsilon, prior
+                out[c, j] = moments[c, 1 + j]
+                out[c, d + j] = epsilon
+    return out, epsilon
 
 
 # ----------------------------------------------------------------- discrete
