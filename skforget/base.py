@@ -97,15 +97,22 @@ class _RowRegistry:
         self.weights = np.zeros(0, dtype=np.float64)
         self.X = None  # dense float64 array, CSR matrix, or None when not retained
         self.dead_entries = 0  # zeroed CSR entries of forgotten rows not yet squeezed out
+        self.targets = None  # (n, n_targets) float64 for regressors, else None
         self.digests = np.zeros(0, dtype=np.uint64)
 
     # ------------------------------------------------------------------ rows in
-    def append(self, X, codes, weights, owned=False):
+    def append(self, X, codes, weights, owned=False, targets=None):
         """Register new rows; builds every new buffer before assigning any.
 
         ``owned=True`` says ``X`` is a private copy the registry may keep as is.
+        ``targets`` (regressors) are kept like labels: needed to forget a row.
         """
         n, m = self.n, X.shape[0]
+        targets_buf = self.targets
+        if targets is not None:
+            if targets_buf is None:
+                targets_buf = np.zeros((0, targets.shape[1]))
+            targets_buf = _grown(targets_buf, n, n + m)
         alive = _grown(self.alive, n, n + m)
         codes_buf = _grown(self.codes, n, n + m)
         weights_buf = _grown(self.weights, n, n + m)
@@ -135,6 +142,9 @@ class _RowRegistry:
         alive[n : n + m] = True
         codes_buf[n : n + m] = codes
         weights_buf[n : n + m] = weights
+        if targets is not None:
+            targets_buf[n : n + m] = targets
+        self.targets = targets_buf
         self.alive, self.codes, self.weights = alive, codes_buf, weights_buf
         self.X, self.digests = X_buf, digests
         self.n += m
@@ -231,6 +241,8 @@ class _RowRegistry:
         self.n_alive -= idx.size
         self.codes[idx] = -1
         self.weights[idx] = 0.0
+        if self.targets is not None:
+            self.targets[idx] = 0.0
         if not self.retain:
             self.digests[idx] = 0
         elif sp.issparse(self.X):
@@ -244,16 +256,20 @@ class _RowRegistry:
 
     def drop_classes(self, keep):
         """Renumber label codes after classes ``~keep`` lost their last row."""
-        new_code = np.cumsum(keep) - 1
-        live = self.codes[: self.n] >= 0
-        self.codes[: self.n][live] = new_code[self.codes[: self.n][live]]
+        self.remap_codes(np.cumsum(keep) - 1)
+
+    def remap_codes(self, new_code, stop=None):
+        """Renumber live label codes of rows ``[0, stop)``: ``c`` becomes ``new_code[c]``."""
+        codes = self.codes[: self.n if stop is None else stop]
+        live = codes >= 0
+        codes[live] = new_code[codes[live]]
 
     # ----------------------------------------------------------------- pickle
     def __getstate__(self):
         state = dict(self.__dict__)
         n = self.n
-        for name in ("alive", "codes", "weights", "digests"):
-            if state[name].shape[0] > n:
+        for name in ("alive", "codes", "weights", "digests", "targets"):
+            if state[name] is not None and state[name].shape[0] > n:
                 state[name] = state[name][:n].copy()
         if isinstance(state["X"], np.ndarray) and state["X"].shape[0] > n:
             state["X"] = state["X"][:n].copy()
