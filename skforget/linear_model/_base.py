@@ -3,15 +3,18 @@
 import numpy as np
 import scipy.sparse as sp
 from scipy import linalg
+from scipy.linalg.lapack import dpotrf as potrf
+from scipy.linalg.lapack import dpotrs as potrs
 from sklearn.linear_model import LinearRegression as _SkLinearRegression
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
 from skforget.base import ForgetMixin, _RowRegistry
-from skforget.linear_model._kernels import recenter, update_moments
+from skforget.linear_model._kernels import recenter, update_moments, weighted_system
 from skforget.naive_bayes._base import _owned
 
 _BLAS_ROWS = 64  # batches at least this large go through BLAS, smaller ones a kernel
 _CHUNK = 8192  # rows per BLAS chunk: bounds the temporary copies
+_ONE = np.ones(1)
 
 
 class _ForgetLinearMixin(ForgetMixin):
@@ -232,11 +235,15 @@ def _accumulate_blas(s, X, codes, w, Y, sign):
     """BLAS twin of the ``update_moments`` kernel, chunked over rows."""
     ref, yref = s["ref"], s["yref"]
     t = Y.shape[1]
-    for g in np.unique(codes):
-        rows = np.flatnonzero(codes == g)
+    groups = np.unique(codes)
+    unit = bool(np.all(w == 1.0))
+    for g in groups:
+        # one group (regression): plain slices, no gathered copies of X
+        rows = np.flatnonzero(codes == g) if groups.size > 1 else np.arange(X.shape[0])
         s["counts"][g] += sign * rows.size
         for start in range(0, rows.size, _CHUNK):
-            part = rows[start : start + _CHUNK]
+            part = rows[start : start + _CHUNK] if groups.size > 1 else (
+                slice(start, start + _CHUNK))
             wp = w[part]
             Xp = X[part]
             s["W"][g] += sign * wp.sum()
@@ -250,61 +257,52 @@ def _accumulate_blas(s, X, codes, w, Y, sign):
                     s["B"] += sign * np.asarray(Xw.T @ D_y)
             else:
                 D = Xp - ref
-                Dw = D * wp[:, None]
-                s["Sx"][g] += sign * Dw.sum(axis=0)
+                Dw = D if unit else D * wp[:, None]
                 s["A"][g] += sign * (Dw.T @ D)
+                s["Sx"][g] += sign * Dw.sum(axis=0)
                 if t:
                     D_y = Y[part] - yref
                     s["Sy"] += sign * (wp @ D_y)
                     s["B"] += sign * (Dw.T @ D_y)
 
 
-def _centered_system(stats, group_weight):
-    """Weighted, centred normal equations from the group sums.
-
-    Returns ``G``, the weighted mean ``x_mean`` and total weight ``W``, the
-    combined ``Sx`` (about ``ref``), and ``A``.
-    """
-    cw = group_weight
-    W = cw @ stats["W"]
-    Sx = cw @ stats["Sx"]
-    A = np.tensordot(cw, stats["A"], axes=1)
-    return W, Sx, A
-
-
 def _solve_ridge(G, C, alpha):
     """Solve ``(G + alpha I) coef = C`` for every target column (Cholesky).
 
-    Falls back to a least-squares solve when the system is singular (e.g.
-    ``alpha=0`` with collinear features), as scikit-learn's cholesky solver does.
+    Calls LAPACK's ``potrf``/``potrs`` directly (the d x d system is small and
+    solved on every request, so wrapper overhead matters). Falls back to a
+    least-squares solve when the system is singular (e.g. ``alpha=0`` with
+    collinear features), as scikit-learn's cholesky solver does.
     """
     d, t = C.shape
     alpha = np.broadcast_to(np.asarray(alpha, dtype=np.float64), (t,))
     coef = np.empty((t, d))
     for value in np.unique(alpha):
         cols = np.flatnonzero(alpha == value)
-        M = G + value * np.eye(d)
-        try:
-            coef[cols] = linalg.cho_solve(linalg.cho_factor(M, lower=True,
-                                                            check_finite=False),
-                                          C[:, cols], check_finite=False).T
-        except linalg.LinAlgError:
-            coef[cols] = linalg.lstsq(M, C[:, cols], check_finite=False)[0].T
+        M = G.copy()
+        M.flat[:: d + 1] += value
+        factor, info = potrf(M, lower=1, clean=0, overwrite_a=1)
+        if info == 0:
+            solution, info = potrs(factor, C[:, cols], lower=1)
+        if info != 0:
+            M = G.copy()
+            M.flat[:: d + 1] += value
+            solution = linalg.lstsq(M, C[:, cols], check_finite=False)[0]
+        coef[cols] = solution.T
     return coef
 
 
 def _regression_system(stats, fit_intercept):
     """``G``, ``C``, means for least squares with one group and real targets."""
-    W, Sx, A = _centered_system(stats, np.ones(1))
+    G, Sx, W = weighted_system(_ONE, stats["W"], stats["Sx"], stats["A"], fit_intercept)
     B, Sy = stats["B"], stats["Sy"]
     if fit_intercept:
-        G = A - np.outer(Sx, Sx) / W
         C = B - np.outer(Sx, Sy) / W
         x_mean = stats["ref"] + Sx / W
         y_mean = stats["yref"] + Sy / W
     else:
         # ref stays at zero without an intercept: A and B are raw sums
-        G, C = A, B + np.outer(Sx, stats["yref"])
+        C = B + np.outer(Sx, stats["yref"])
         x_mean = y_mean = None
     return G, C, x_mean, y_mean
 

@@ -104,3 +104,29 @@ def recenter(shift_x, ref, yref, counts, W, Sx, A, Sy, B):
                                + W[g] * delta[j] * delta[k])
         for j in range(d):
             Sx[g, j] -= W[g] * delta[j]
+
+
+@njit(cache=True)
+def weighted_system(group_weight, W, Sx, A, fit_intercept):
+    """Combine group sums with group weights; centre them if ``fit_intercept``.
+
+    Returns ``(G, Sx_total, W_total)`` where ``G = sum_g cw_g A[g]``, minus
+    ``Sx_total Sx_total^T / W_total`` when centring.
+    """
+    n_groups, d = Sx.shape
+    G = np.zeros((d, d))
+    sx = np.zeros(d)
+    total = 0.0
+    for g in range(n_groups):
+        cw = group_weight[g]
+        total += cw * W[g]
+        for j in range(d):
+            sx[j] += cw * Sx[g, j]
+            for k in range(j + 1):
+                G[j, k] += cw * A[g, j, k]
+    for j in range(d):
+        for k in range(j + 1):
+            if fit_intercept:
+                G[j, k] -= sx[j] * sx[k] / total
+            G[k, j] = G[j, k]
+    return G, sx, total

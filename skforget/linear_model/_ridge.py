@@ -10,13 +10,13 @@ from sklearn.utils.validation import validate_data
 
 from skforget.linear_model._base import (
     LinearRegression,
-    _centered_system,
     _ForgetLinearMixin,
     _private_csr,
     _regression_system,
     _shape_regression,
     _solve_ridge,
 )
+from skforget.linear_model._kernels import weighted_system
 
 _SOLVER_NOTE = """
     The penalised normal equations are always solved exactly (Cholesky of the
@@ -312,7 +312,8 @@ class RidgeClassifier(_ForgetLinearMixin, _SkRidgeClassifier):
 
     def _solution(self, stats, classes):
         cw = self._class_weights(stats, classes)
-        W, Sx, A = _centered_system(stats, cw)
+        G, Sx, W = weighted_system(cw, stats["W"], stats["Sx"], stats["A"],
+                                   self.fit_intercept)
         # +1 / -1 targets per column: sum w_e (x - ref) Y_j = 2 cw_j Sx_j - Sx
         columns = [1] if len(classes) == 2 else list(range(len(classes)))
         if len(classes) == 1:
@@ -320,17 +321,15 @@ class RidgeClassifier(_ForgetLinearMixin, _SkRidgeClassifier):
         else:
             Bx = np.stack([2 * cw[j] * stats["Sx"][j] - Sx for j in columns], axis=1)
             SY = np.array([2 * cw[j] * stats["W"][j] - W for j in columns])
-        if self.fit_intercept:
-            G = A - np.outer(Sx, Sx) / W
-            C = Bx - np.outer(Sx, SY) / W
-        else:
-            G, C = A, Bx
+        C = Bx - np.outer(Sx, SY) / W if self.fit_intercept else Bx
         coef = _solve_ridge(G, C, self.alpha)
         if self.fit_intercept:
             intercept = SY / W - coef @ (stats["ref"] + Sx / W)
         else:
             intercept = np.zeros(len(columns))
-        binarizer = LabelBinarizer(pos_label=1, neg_label=-1).fit(classes)
+        binarizer = self.__dict__.get("_label_binarizer")
+        if binarizer is None or not np.array_equal(binarizer.classes_, classes):
+            binarizer = LabelBinarizer(pos_label=1, neg_label=-1).fit(classes)
         return {"coef_": coef[0] if coef.shape[0] == 1 else coef, "intercept_": intercept,
                 "classes_": classes, "n_iter_": None, "solver_": "cholesky",
                 "_label_binarizer": binarizer}
