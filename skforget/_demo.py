@@ -3,10 +3,12 @@
 import time
 
 import numpy as np
+from sklearn import linear_model as sklm
 from sklearn import naive_bayes as sknb
 from sklearn.base import clone
-from sklearn.datasets import load_breast_cancer, load_digits
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_digits
 
+from skforget import linear_model as flm
 from skforget import naive_bayes as fnb
 
 TOLERANCE = 1e-9
@@ -15,6 +17,7 @@ TOLERANCE = 1e-9
 def _cases():
     cancer = load_breast_cancer()
     digits = load_digits()
+    diabetes = load_diabetes()
     digit_bins = (digits.data // 4).astype(np.int64)  # categories 0..4
     return [
         ("GaussianNB", "breast_cancer", fnb.GaussianNB(), sknb.GaussianNB(),
@@ -27,6 +30,12 @@ def _cases():
          sknb.BernoulliNB(binarize=7.5), digits.data, digits.target),
         ("CategoricalNB", "digits/4", fnb.CategoricalNB(min_categories=5),
          sknb.CategoricalNB(min_categories=5), digit_bins, digits.target),
+        ("LinearRegr.", "diabetes", flm.LinearRegression(), sklm.LinearRegression(),
+         diabetes.data, diabetes.target),
+        ("Ridge", "diabetes", flm.Ridge(alpha=0.1), sklm.Ridge(alpha=0.1),
+         diabetes.data, diabetes.target),
+        ("RidgeClassif.", "breast_cancer", flm.RidgeClassifier(class_weight="balanced"),
+         sklm.RidgeClassifier(class_weight="balanced"), cancer.data, cancer.target),
     ]
 
 
@@ -40,7 +49,10 @@ def _best_time(fn, repeats=5):
 
 
 def _max_difference(ours, theirs, X):
-    diffs = [np.max(np.abs(ours.predict_proba(X) - theirs.predict_proba(X)))]
+    method = next(m for m in ("predict_proba", "decision_function", "predict")
+                  if hasattr(theirs, m))
+    out = getattr(theirs, method)(X)
+    diffs = [np.max(np.abs(getattr(ours, method)(X) - out) / np.maximum(np.abs(out), 1.0))]
     for name in (k for k in vars(theirs) if k.endswith("_") and not k.startswith("_")):
         a, b = getattr(ours, name), getattr(theirs, name)
         pairs = zip(a, b) if isinstance(b, list) else [(a, b)]
@@ -55,7 +67,7 @@ def _max_difference(ours, theirs, X):
 
 
 def run_demo(forget_fraction=0.1, seed=0, out=print):
-    """Fit each naive Bayes model, forget rows, compare with scikit-learn's refit.
+    """Fit each model, forget rows, compare with scikit-learn's refit.
 
     Returns
     -------
@@ -65,6 +77,7 @@ def run_demo(forget_fraction=0.1, seed=0, out=print):
     rng = np.random.default_rng(seed)
     out("skforget demo: forget a random {:.0%} of the training rows, then compare with "
         "scikit-learn refitted on the rest.".format(forget_fraction))
+    out("(max diff: largest relative difference of any fitted attribute or prediction)")
     out("(kernels compile on first use and are cached; timings are best of 5)\n")
     header = f"{'model':<14} {'data':<14} {'rows':>6} {'forgot':>6} " \
              f"{'forget':>10} {'refit':>10} {'speed-up':>9} {'max diff':>10}"

@@ -10,7 +10,7 @@ def test_demo_agrees_with_refit(capsys):
     out = capsys.readouterr().out
     assert "OK: every model equals its refit" in out
     for name in ("GaussianNB", "MultinomialNB", "ComplementNB", "BernoulliNB",
-                 "CategoricalNB"):
+                 "CategoricalNB", "LinearRegr.", "Ridge", "RidgeClassif."):
         assert name in out
 
 
