@@ -18,20 +18,13 @@ def _mix(h, v):
 
 
 @njit(cache=True)
-def _finish(h, code, weight_bits):
-    h = _mix(h, np.uint64(code + 1))
-    return _mix(h, weight_bits)
-
-
-@njit(cache=True)
-def row_digests_dense(X, codes, weights):
-    """Fingerprint each row by its non-zero (column, value) pairs, label and weight.
+def row_digests_dense(X):
+    """Fingerprint each row by its non-zero (column, value) pairs.
 
     Zeros are skipped, so a dense row and the same row in CSR form agree.
     """
     n, d = X.shape
     bits = X.view(np.uint64)
-    wbits = weights.view(np.uint64)
     out = np.empty(n, dtype=np.uint64)
     for i in range(n):
         h = np.uint64(0)
@@ -39,16 +32,15 @@ def row_digests_dense(X, codes, weights):
             if X[i, j] != 0.0:
                 h = _mix(h, np.uint64(j))
                 h = _mix(h, bits[i, j])
-        out[i] = _finish(h, codes[i], wbits[i])
+        out[i] = h
     return out
 
 
 @njit(cache=True)
-def row_digests_csr(data, indices, indptr, codes, weights):
+def row_digests_csr(data, indices, indptr):
     """CSR twin of :func:`row_digests_dense` (indices sorted, no duplicates)."""
     n = indptr.shape[0] - 1
     bits = data.view(np.uint64)
-    wbits = weights.view(np.uint64)
     out = np.empty(n, dtype=np.uint64)
     for i in range(n):
         h = np.uint64(0)
@@ -56,7 +48,7 @@ def row_digests_csr(data, indices, indptr, codes, weights):
             if data[p] != 0.0:
                 h = _mix(h, np.uint64(indices[p]))
                 h = _mix(h, bits[p])
-        out[i] = _finish(h, codes[i], wbits[i])
+        out[i] = h
     return out
 
 

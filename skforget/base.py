@@ -133,7 +133,7 @@ class _RowRegistry:
                 X_buf = _grown(X_buf, n, n + m)
         else:
             digests = _grown(digests, n, n + m)
-            new_digests = _digest_rows(X, codes, weights)
+            new_digests = _digest_rows(X)
         # commit: plain slice assignments that cannot fail
         if self.retain and not sp.issparse(X) and X_buf is not X:
             X_buf[n : n + m] = X
@@ -212,16 +212,8 @@ class _RowRegistry:
                 "rows (duplicates included)."
             )
         X_rows = X_given[X_order]
-        stored = self.X[idx] if self.retain else None
-        if stored is not None:
-            same = _digest_rows(X_rows, self.codes[idx], self.weights[idx]) == (
-                _digest_rows(stored, self.codes[idx], self.weights[idx])
-            )
-        else:
-            same = (
-                _digest_rows(X_rows, self.codes[idx], self.weights[idx])
-                == self.digests[idx]
-            )
+        expected = _digest_rows(self.X[idx]) if self.retain else self.digests[idx]
+        same = _digest_rows(X_rows) == expected
         if not same.all():
             raise ValueError(
                 "The rows passed as X differ from the training rows numbered "
@@ -282,17 +274,14 @@ class _RowRegistry:
         self.__dict__.update(state)
 
 
-def _digest_rows(X, codes, weights):
-    """64-bit fingerprints of processed rows (with their label code and weight)."""
+def _digest_rows(X):
+    """64-bit fingerprints of processed feature rows (labels and weights are kept)."""
     if sp.issparse(X):
         X = X.tocsr()
         X.sum_duplicates()  # canonical: sorted indices, no duplicates
         data = np.ascontiguousarray(X.data, dtype=np.float64)
-        return row_digests_csr(
-            data, X.indices.astype(np.int64), X.indptr.astype(np.int64), codes, weights
-        )
-    X = np.ascontiguousarray(X, dtype=np.float64)
-    return row_digests_dense(X, codes, weights)
+        return row_digests_csr(data, X.indices.astype(np.int64), X.indptr.astype(np.int64))
+    return row_digests_dense(np.ascontiguousarray(X, dtype=np.float64))
 
 
 def _csr_without_rows(X, idx):

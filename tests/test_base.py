@@ -100,6 +100,17 @@ def test_caller_rows_must_match_the_rows_named(data):
     assert lean._rows.X is None and lean._rows.digests[:3].tolist() == [0, 0, 0]
 
 
+def test_lean_model_keeps_checking_rows_after_a_class_disappears():
+    rng = np.random.RandomState(1)
+    X, y = rng.normal(size=(30, 3)), np.arange(30) % 3
+    lean = GaussianNB(retain_rows=False).fit(X, y)
+    gone = np.flatnonzero(y == 0)
+    lean.partial_forget(gone, X=X[gone])  # class 0 disappears: labels renumbered
+    lean.partial_forget([1, 2], X=X[[1, 2]])
+    keep = np.setdiff1d(np.arange(30), np.r_[gone, 1, 2])
+    np.testing.assert_allclose(lean.theta_, GaussianNB().fit(X[keep], y[keep]).theta_)
+
+
 def test_registry_grows_with_zeroed_capacity_and_pickles_trimmed(data):
     X, y = data
     model = GaussianNB().fit(X[:20], y[:20])
