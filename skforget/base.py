@@ -274,6 +274,16 @@ class _RowRegistry:
         self.__dict__.update(state)
 
 
+def _owned(X, X_in):
+    """True when validation already made ``X`` a private copy we may keep."""
+    return (
+        isinstance(X, np.ndarray)
+        and X is not X_in
+        and X.flags.owndata
+        and isinstance(X_in, (np.ndarray, list, tuple))
+    )
+
+
 def _digest_rows(X):
     """64-bit fingerprints of processed feature rows (labels and weights are kept)."""
     if sp.issparse(X):

@@ -3,7 +3,12 @@
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skforget.linear_model import LinearRegression, Ridge, RidgeClassifier
+from skforget.linear_model import (
+    LinearRegression,
+    LogisticRegression,
+    Ridge,
+    RidgeClassifier,
+)
 from skforget.naive_bayes import (
     BernoulliNB,
     CategoricalNB,
@@ -23,16 +28,36 @@ ESTIMATORS = [
     Ridge(),
     RidgeClassifier(),
     RidgeClassifier(class_weight="balanced"),
+    LogisticRegression(tol=1e-10),
+    LogisticRegression(forget_mode="certified", random_state=0, sigma=10.0, epsilon=10.0),
 ]
+
+# Contract checks that cannot apply to an estimator, with the reason; its own
+# test module covers the behaviour instead.
+NOT_APPLICABLE = {
+    ("LogisticRegression", "check_rows_passed_by_caller"): (
+        "exact mode re-solves on the remaining rows, so it refuses retain_rows=False; "
+        "certified mode accepts it, but the check's 1e6 canary makes the removal bound "
+        "exceed any budget (tests/test_logistic.py covers both)"
+    ),
+}
 
 
 def _ids(est):
     return type(est).__name__
 
 
+def _contract_cases():
+    for est in ESTIMATORS:
+        for check in yield_forget_checks(est):
+            reason = NOT_APPLICABLE.get((type(est).__name__, check.__name__))
+            marks = [pytest.mark.skip(reason=reason)] if reason else []
+            yield pytest.param(est, check, marks=marks)
+
+
 @pytest.mark.parametrize(
     "estimator, check",
-    [(est, check) for est in ESTIMATORS for check in yield_forget_checks(est)],
+    list(_contract_cases()),
     ids=lambda v: v.__name__ if callable(v) and not hasattr(v, "fit") else _ids(v),
 )
 def test_forget_contract(estimator, check):
@@ -45,6 +70,10 @@ def _expected_failed_checks(estimator):
         # scikit-learn marks the same check as expected to fail for its own Ridge
         failing["check_non_transformer_estimators_n_iter"] = (
             "direct solver: n_iter_ is None, as in scikit-learn's Ridge")
+    if getattr(estimator, "forget_mode", None) == "certified":
+        failing["check_class_weight_balanced_linear_classifier"] = (
+            "class_weight='balanced' is refused in certified mode: every row's weight "
+            "would change with each removal")
     if getattr(estimator, "class_weight", None) == "balanced":
         reason = "balanced class weights count rows, so repeating a row is not a weight"
         failing["check_sample_weight_equivalence_on_dense_data"] = reason

@@ -8,9 +8,8 @@ from scipy.linalg.lapack import dpotrs as potrs
 from sklearn.linear_model import LinearRegression as _SkLinearRegression
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
-from skforget.base import ForgetMixin, _RowRegistry
+from skforget.base import ForgetMixin, _owned, _RowRegistry
 from skforget.linear_model._kernels import recenter, update_moments, weighted_system
-from skforget.naive_bayes._base import _owned
 
 _BLAS_ROWS = 64  # batches at least this large go through BLAS, smaller ones a kernel
 _CHUNK = 8192  # rows per BLAS chunk: bounds the temporary copies

@@ -4,17 +4,7 @@ import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import _check_sample_weight
 
-from skforget.base import ForgetMixin, _RowRegistry
-
-
-def _owned(X, X_in):
-    """True when validation already made ``X`` a private copy we may keep."""
-    return (
-        isinstance(X, np.ndarray)
-        and X is not X_in
-        and X.flags.owndata
-        and isinstance(X_in, (np.ndarray, list, tuple))
-    )
+from skforget.base import ForgetMixin, _owned, _RowRegistry
 
 
 class _ForgetNBMixin(ForgetMixin):
