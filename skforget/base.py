@@ -402,6 +402,14 @@ class ForgetMixin:
         self._forget_rows(idx, X_rows, registry.codes[idx], registry.weights[idx])
         return self
 
+    def _refused_class_removal(self, keep, exc):
+        """The error for a forget whose loss of classes ``~keep`` a refit would refuse."""
+        return ValueError(
+            f"Forgetting these rows removes the class(es) "
+            f"{self.classes_[~keep].tolist()}, and a refit on the remaining rows "
+            f"would fail: {exc} Nothing was forgotten."
+        )
+
     def _forget_everything(self):
         """Return to the unfitted state: drop every fitted attribute and row."""
         params = self.get_params(deep=False)

@@ -536,11 +536,7 @@ class LogisticRegression(ForgetMixin, _SkLogisticRegression):
             else:
                 cw = _class_weights(self.class_weight, classes, class_sw[keep])
         except ValueError as exc:
-            raise ValueError(
-                f"Forgetting these rows removes the class(es) "
-                f"{self.classes_[~keep].tolist()}, and a refit on the remaining rows "
-                f"would fail: {exc} Nothing was forgotten."
-            ) from exc
+            raise self._refused_class_removal(keep, exc) from exc
         dropped = None if keep.all() else keep
         if self.forget_mode == "exact":
             commit = self._forget_exact(idx, X_rows, codes, weights, cw, class_sw[keep],

@@ -139,11 +139,7 @@ class _ForgetNBMixin(ForgetMixin):
         try:
             attrs = self._fitted_attributes(stats, classes)
         except ValueError as exc:
-            raise ValueError(
-                f"Forgetting these rows removes the class(es) "
-                f"{self.classes_[~keep].tolist()}, and a refit on the remaining rows "
-                f"would fail: {exc} Nothing was forgotten."
-            ) from exc
+            raise self._refused_class_removal(keep, exc) from exc
         self._commit(stats, attrs)
         self._rows.scrub(idx)
         if keep is not None:
