@@ -104,7 +104,7 @@ def assert_exact_match(ours, X_rest, y_rest, X_eval, sample_weight=None, rtol=1e
 CONTRACT_ESTIMATORS = [
     LogisticRegression(tol=TOL),
     LogisticRegression(tol=TOL, class_weight="balanced"),
-    LogisticRegression(tol=TOL, class_weight={0: 2.0, 1: 0.5, 2: 1.0}),
+    LogisticRegression(tol=TOL, class_weight={0: 2.0, 1: 0.5, 2: 1.0}, max_iter=1000),
     LogisticRegression(tol=TOL, fit_intercept=False, C=0.3),
     LogisticRegression(forget_mode="certified", random_state=0, sigma=10.0, epsilon=10.0),
     LogisticRegression(forget_mode="certified", random_state=0, sigma=0.5),
@@ -298,6 +298,7 @@ def test_margins_and_gradient_track_the_model():
     assert np.all(model._state.margins[~keep] == 0.0)
 
 
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")  # max_iter=5
 def test_mean_gradient_is_sklearns():
     X, y = make_data(n=90, n_classes=3, seed=8)
     w = np.random.RandomState(0).uniform(0.2, 3.0, size=90)
