@@ -28,7 +28,7 @@ ESTIMATORS = [
     Ridge(),
     RidgeClassifier(),
     RidgeClassifier(class_weight="balanced"),
-    LogisticRegression(tol=1e-10),
+    LogisticRegression(tol=1e-10, max_iter=1000),
     LogisticRegression(forget_mode="certified", random_state=0, sigma=10.0, epsilon=10.0),
 ]
 
