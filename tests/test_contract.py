@@ -3,6 +3,7 @@
 import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from skforget.cluster import KMeans
 from skforget.linear_model import (
     LinearRegression,
     LogisticRegression,
@@ -30,6 +31,8 @@ ESTIMATORS = [
     RidgeClassifier(class_weight="balanced"),
     LogisticRegression(tol=1e-10, max_iter=1000),
     LogisticRegression(forget_mode="certified", random_state=0, sigma=10.0, epsilon=10.0),
+    KMeans(n_clusters=3, random_state=0),
+    KMeans(n_clusters=3, random_state=0, forget_algorithm="divide_conquer", n_leaves=4),
 ]
 
 # Contract checks that cannot apply to an estimator, with the reason; its own
