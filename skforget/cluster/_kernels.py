@@ -26,6 +26,21 @@ def _sqdist(X, i, C, j):
 
 
 @njit(cache=True)
+def _nearest(X, i, C):
+    """Index of the centre nearest row ``i`` (first on ties) and its squared distance.
+
+    Every kernel that labels a row goes through here, so a row forgotten later
+    is removed from exactly the cluster it was added to.
+    """
+    best, best_s = 0, np.inf
+    for j in range(C.shape[0]):
+        s = _sqdist(X, i, C, j)
+        if s < best_s:
+            best, best_s = j, s
+    return best, best_s
+
+
+@njit(cache=True)
 def exp_clock(digest, seed, step):
     """An Exp(1) variate keyed by a row's fingerprint, the run's seed and the step.
 
@@ -97,14 +112,10 @@ def assign_and_sum(X, rows, w, C, labels, sums, weights, counts, sq):
     weights[:] = 0.0
     counts[:] = 0
     sq[:] = 0.0
-    k, d = C.shape
+    d = C.shape[1]
     for p in range(rows.shape[0]):
         i = rows[p]
-        best, best_s = 0, np.inf
-        for j in range(k):
-            s = _sqdist(X, i, C, j)
-            if s < best_s:
-                best, best_s = j, s
+        best, best_s = _nearest(X, i, C)
         labels[i] = best
         wi = w[i]
         for f in range(d):
@@ -120,14 +131,10 @@ def remove_from_sums(X, rows, w, C, sums, weights, counts, sq, sign):
 
     Labels are recomputed exactly as :func:`assign_and_sum` computes them.
     """
-    k, d = C.shape
+    d = C.shape[1]
     for p in range(rows.shape[0]):
         i = rows[p]
-        best, best_s = 0, np.inf
-        for j in range(k):
-            s = _sqdist(X, i, C, j)
-            if s < best_s:
-                best, best_s = j, s
+        best, best_s = _nearest(X, i, C)
         wi = sign * w[i]
         for f in range(d):
             sums[best, f] += wi * X[i, f]
@@ -171,11 +178,7 @@ def nearest_centres(X, C, w, labels):
     """Label each row of ``X`` by its nearest centre; return the weighted inertia."""
     total = 0.0
     for i in range(X.shape[0]):
-        best, best_s = 0, np.inf
-        for j in range(C.shape[0]):
-            s = _sqdist(X, i, C, j)
-            if s < best_s:
-                best, best_s = j, s
+        best, best_s = _nearest(X, i, C)
         labels[i] = best
         total += w[i] * best_s
     return total
