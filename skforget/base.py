@@ -417,6 +417,11 @@ class ForgetMixin:
             if name not in params:
                 delattr(self, name)
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.array_api_support = False  # inputs are converted to NumPy arrays
+        return tags
+
     def _forget_rows(self, idx, X_rows, codes, weights):  # pragma: no cover
         """Remove rows ``idx`` from the fitted state (estimator-specific).
 
@@ -429,3 +434,20 @@ class ForgetMixin:
     def _check_forget_X(self, X):  # pragma: no cover
         """Validate and process caller-supplied rows like training rows."""
         raise NotImplementedError
+
+
+class _SummaryStatsMixin(ForgetMixin):
+    """For estimators whose model is a function of summary statistics.
+
+    The statistics live in ``self._stats``, a dict of arrays that is never
+    modified after it is committed: updates work on ``_copied_stats()`` and
+    ``_commit`` swaps in the new dict with the fitted attributes derived from it.
+    """
+
+    def _copied_stats(self):
+        return {k: v.copy() for k, v in self._stats.items()}
+
+    def _commit(self, stats, attrs):
+        self._stats = stats
+        for name, value in attrs.items():
+            setattr(self, name, value)

@@ -666,7 +666,6 @@ class KMeans(ForgetMixin, _SkKMeans):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.array_api_support = False
         tags.input_tags.sparse = False
         return tags
 

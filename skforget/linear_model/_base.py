@@ -8,7 +8,7 @@ from scipy.linalg.lapack import dpotrs as potrs
 from sklearn.linear_model import LinearRegression as _SkLinearRegression
 from sklearn.utils.validation import _check_sample_weight, validate_data
 
-from skforget.base import ForgetMixin, _owned, _RowRegistry
+from skforget.base import _owned, _RowRegistry, _SummaryStatsMixin
 from skforget.linear_model._kernels import recenter, update_moments, weighted_system
 
 _BLAS_ROWS = 64  # batches at least this large go through BLAS, smaller ones a kernel
@@ -16,7 +16,7 @@ _CHUNK = 8192  # rows per BLAS chunk: bounds the temporary copies
 _ONE = np.ones(1)
 
 
-class _ForgetLinearMixin(ForgetMixin):
+class _ForgetLinearMixin(_SummaryStatsMixin):
     """Orchestration shared by the summation-form linear models.
 
     The model is a function of per-group sums (one group for regression, one
@@ -99,7 +99,7 @@ class _ForgetLinearMixin(ForgetMixin):
                 f"{int(self._stats['y_ndim'])}."
             )
         w = self._weights(sample_weight, X)
-        stats = {k: v.copy() for k, v in self._stats.items()}
+        stats = self._copied_stats()
         classes, codes, Y = self._encode(y, getattr(self, "classes_", None))
         new_code = None
         if classes is not None and len(classes) > len(self.classes_):
@@ -117,7 +117,7 @@ class _ForgetLinearMixin(ForgetMixin):
 
     # ---------------------------------------------------------------- forget
     def _forget_rows(self, idx, X_rows, codes, weights):
-        stats = {k: v.copy() for k, v in self._stats.items()}
+        stats = self._copied_stats()
         targets = self._rows.targets
         Y = targets[idx] if targets is not None else np.zeros((idx.size, 0))
         self._accumulate(stats, X_rows, codes, weights, Y, -1)
@@ -199,22 +199,12 @@ class _ForgetLinearMixin(ForgetMixin):
         return _check_sample_weight(sample_weight, X, dtype=np.float64,
                                     ensure_non_negative=self._sample_weight_non_negative)
 
-    def _commit(self, stats, attrs):
-        self._stats = stats
-        for name, value in attrs.items():
-            setattr(self, name, value)
-
     def _check_supported(self):
         if getattr(self, "positive", False):
             raise ValueError(
                 "positive=True is not supported: the constrained solution is not a "
                 "function of the summary statistics skforget keeps."
             )
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.array_api_support = False
-        return tags
 
 
 def _private_csr(X):

@@ -748,7 +748,6 @@ class LogisticRegression(ForgetMixin, _SkLogisticRegression):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.array_api_support = False
         tags.input_tags.sparse = False
         return tags
 

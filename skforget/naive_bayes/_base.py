@@ -4,10 +4,10 @@ import numpy as np
 from sklearn.utils.multiclass import check_classification_targets, unique_labels
 from sklearn.utils.validation import _check_sample_weight
 
-from skforget.base import ForgetMixin, _owned, _RowRegistry
+from skforget.base import _owned, _RowRegistry, _SummaryStatsMixin
 
 
-class _ForgetNBMixin(ForgetMixin):
+class _ForgetNBMixin(_SummaryStatsMixin):
     """Orchestration shared by the naive Bayes family.
 
     A subclass keeps its sufficient statistics in ``self._stats`` (a dict of
@@ -152,15 +152,3 @@ class _ForgetNBMixin(ForgetMixin):
     def _select_classes(self, stats, keep):
         return {k: (v[keep] if k in self._class_stats else v) for k, v in stats.items()}
 
-    def _copied_stats(self):
-        return {k: v.copy() for k, v in self._stats.items()}
-
-    def _commit(self, stats, attrs):
-        self._stats = stats
-        for name, value in attrs.items():
-            setattr(self, name, value)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.array_api_support = False
-        return tags
