@@ -185,6 +185,17 @@ def _target(code, k, n_models):
     return 1.0 if code == k else 0.0
 
 
+@njit(cache=True, fastmath=_FAST)
+def _row_margins(X, i, theta, fit_intercept, margins):
+    """``margins[i, k] = x_i . theta[k]`` (plus the intercept) for every model ``k``."""
+    d = X.shape[1]
+    for k in range(theta.shape[0]):
+        z = theta[k, d] if fit_intercept else 0.0
+        for j in range(d):
+            z += X[i, j] * theta[k, j]
+        margins[i, k] = z
+
+
 # ------------------------------------------------------------ binary models
 @njit(cache=True, fastmath=_FAST, nogil=True)
 def binary_pass(X, codes, sw, theta, fit_intercept, margins, grad, start, stop):
@@ -207,12 +218,9 @@ def binary_pass(X, codes, sw, theta, fit_intercept, margins, grad, start, stop):
                 margins[i, k] = 0.0
             continue
         c = codes[i]
+        _row_margins(X, i, theta, fit_intercept, margins)
         for k in range(m):
-            z = theta[k, d] if fit_intercept else 0.0
-            for j in range(d):
-                z += X[i, j] * theta[k, j]
-            margins[i, k] = z
-            r = s * (_expit(z) - _target(c, k, m))
+            r = s * (_expit(margins[i, k]) - _target(c, k, m))
             row = c * m + k
             for j in range(d):
                 grad[row, j] += r * X[i, j]
@@ -322,11 +330,7 @@ def multinomial_pass(X, codes, sw, theta, fit_intercept, margins, grad, prob, st
                 margins[i, k] = 0.0
             continue
         c = codes[i]
-        for k in range(K):
-            z = theta[k, d] if fit_intercept else 0.0
-            for j in range(d):
-                z += X[i, j] * theta[k, j]
-            margins[i, k] = z
+        _row_margins(X, i, theta, fit_intercept, margins)
         _softmax_row(margins[i], prob)
         for k in range(K):
             r = s * (prob[k] - (1.0 if k == c else 0.0))
