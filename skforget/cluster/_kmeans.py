@@ -575,7 +575,7 @@ class KMeans(ForgetMixin, _SkKMeans):
         self.n_recomputed_ += any(o is not None for o in outcomes)
         if "rows" not in cache:
             np.subtract.at(old.group_w, gone_groups, weights)
-        for key, lab in enumerate(new.get("run_labels", [])):
+        for lab in new.get("run_labels", []):
             lab[idx] = -1
         new["labels"][idx] = -1
         new["shown_labels"][idx] = -1
