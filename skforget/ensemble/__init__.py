@@ -1,0 +1,3 @@
+"""Ensembles that forget: DaRE random forests, HedgeCut, SISA."""
+
+__all__ = []
