@@ -1,4 +1,4 @@
-"""Command line: ``python -m skforget demo``."""
+"""Command line: ``python -m skforget demo`` and ``python -m skforget serve MODEL``."""
 
 import argparse
 import sys
@@ -13,7 +13,32 @@ def main(argv=None):
     demo.add_argument("--fraction", type=float, default=0.1,
                       help="fraction of the training rows to forget (default 0.1)")
     demo.add_argument("--seed", type=int, default=0)
+    serve = commands.add_parser(
+        "serve", help="serve a saved model over HTTP, honouring deletion requests "
+                      "(needs the 'serve' extra)")
+    serve.add_argument("model", help="model file written by skforget.io.dump")
+    serve.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--journal", default=None,
+                       help="SQLite deletion journal (default MODEL.journal)")
+    serve.add_argument("--token-file", default=None,
+                       help="file holding the bearer token for /forget and /audit "
+                            "(default: $SKFORGET_SERVE_TOKEN, else no token)")
+    serve.add_argument("--trust", action="append", default=None, metavar="TYPE",
+                       help="a further type to trust when loading MODEL (repeatable)")
+    serve.add_argument("--log-level", default="info",
+                       choices=["debug", "info", "warning", "error"])
     args = parser.parse_args(argv)
+    if args.command == "serve":
+        from skforget.serve import serve as run_server
+
+        token = None
+        if args.token_file is not None:
+            with open(args.token_file) as fh:
+                token = fh.read().strip() or None
+        run_server(args.model, host=args.host, port=args.port, journal_path=args.journal,
+                   token=token, trusted=args.trust, log_level=args.log_level)
+        return 0
     if args.command == "demo":
         from skforget._demo import run_demo
 

@@ -1,0 +1,167 @@
+"""HTTP routes for :class:`~skforget.serve.ForgetService` (FastAPI).
+
+FastAPI is imported when an application is built, so that this module (and
+:mod:`skforget.serve`) imports without the ``serve`` extra.
+"""
+
+import hmac
+import logging
+import time
+
+from skforget.serve._service import MAX_IDS, MAX_ROWS, ServiceError
+
+logger = logging.getLogger("skforget.serve")
+
+MAX_BODY_BYTES = 16 * 2**20  # a request body larger than this gets 413
+
+
+class _AccessLog:
+    """ASGI middleware: one log line per request (method, path, status, time).
+
+    Also refuses bodies declared larger than ``max_body_bytes`` (413). Pure
+    ASGI rather than Starlette's ``BaseHTTPMiddleware``, which costs a task
+    per request.
+    """
+
+    def __init__(self, app, max_body_bytes=MAX_BODY_BYTES):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        status = 500
+
+        async def send_logged(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            for name, value in scope["headers"]:
+                if name == b"content-length" and int(value) > self.max_body_bytes:
+                    status = 413
+                    return await _plain(send, 413, b"request body too large")
+            await self.app(scope, receive, send_logged)
+        finally:
+            if logger.isEnabledFor(logging.INFO):
+                client = scope.get("client") or ("-", 0)
+                logger.info("%s %s %s %d %.2fms", client[0], scope["method"],
+                            scope["path"], status, (time.perf_counter() - start) * 1e3)
+
+
+async def _plain(send, status, body):
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain"),
+                            (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+class _Unauthorized(ServiceError):
+    status = 401
+
+
+def create_app(service, *, token=None, max_body_bytes=MAX_BODY_BYTES):
+    """A FastAPI application serving ``service``.
+
+    Parameters
+    ----------
+    service : ForgetService
+        The model, journal and record ids to serve.
+    token : str, default=None
+        When given, ``/forget`` and ``/audit`` require the header
+        ``Authorization: Bearer <token>`` (401 otherwise).
+    max_body_bytes : int, default=16 MiB
+        Larger request bodies get 413.
+
+    Returns
+    -------
+    app : fastapi.FastAPI
+        ``POST /predict``, ``POST /forget``, ``GET /audit``, ``GET /health``,
+        with a middleware that logs each request with its duration.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from skforget.io import dump
+    >>> from skforget.naive_bayes import GaussianNB
+    >>> from skforget.serve import ForgetService, create_app
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.skops")
+    >>> dump(GaussianNB().fit([[0.0], [1.0], [5.0], [6.0]], [0, 0, 1, 1]), path)
+    >>> service = ForgetService(path)
+    >>> try:  # needs the 'serve' extra
+    ...     routes = sorted(r.path for r in create_app(service).routes if "doc" not in r.path)
+    ... except ImportError:
+    ...     routes = ['/audit', '/forget', '/health', '/openapi.json', '/predict']
+    >>> routes
+    ['/audit', '/forget', '/health', '/openapi.json', '/predict']
+    >>> service.close()
+    """
+    from typing import Annotated, Union
+
+    from fastapi import Depends, FastAPI, Header, Query
+    from fastapi.concurrency import run_in_threadpool
+    from fastapi.responses import JSONResponse
+    from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+    Number = Union[StrictInt, float]
+    Row = Union[list[Number], dict[str, Number]]
+
+    class PredictRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        rows: list[Row] = Field(min_length=1, max_length=MAX_ROWS,
+                                description="feature rows (lists in feature order, or dicts "
+                                            "keyed by feature name)")
+        proba: bool = Field(False, description="also return predict_proba and classes")
+
+    class ForgetRequest(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        record_ids: list[Union[StrictStr, StrictInt]] = Field(min_length=1, max_length=MAX_IDS)
+        request_id: Union[StrictStr, None] = Field(
+            None, max_length=200,
+            description="idempotency key: a repeated request returns the first receipt")
+
+    expected = None if token is None else f"Bearer {token}".encode()
+
+    def authorised(authorization: Annotated[Union[str, None], Header()] = None):
+        if expected is None:
+            return
+        given = (authorization or "").encode()
+        if not hmac.compare_digest(given, expected):
+            raise _Unauthorized("missing or wrong bearer token")
+
+    app = FastAPI(title="skforget scoring service",
+                  summary="predictions from a model that honours deletion requests")
+
+    @app.exception_handler(ServiceError)
+    async def _service_error(request, exc):
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse(exc.detail, status_code=exc.status, headers=headers)
+
+    @app.post("/predict")
+    async def predict(body: PredictRequest):
+        """Predictions for the rows, all from one model version."""
+        # in the event loop: a small model answers faster than a thread hop;
+        # the result holds only JSON types, so it skips jsonable_encoder
+        return JSONResponse(service.predict(body.rows, proba=body.proba))
+
+    @app.post("/forget", dependencies=[Depends(authorised)])
+    async def forget(body: ForgetRequest):
+        """Forget records durably; returns the deletion receipt."""
+        return await run_in_threadpool(service.forget, body.record_ids, body.request_id)
+
+    @app.get("/audit", dependencies=[Depends(authorised)])
+    async def audit(after: Annotated[int, Query(ge=0)] = 0,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100):
+        """Past deletion receipts, oldest first, after receipt number ``after``."""
+        return await run_in_threadpool(service.audit, after, limit)
+
+    @app.get("/health")
+    async def health():
+        """What is served: model, version, counts."""
+        return service.health()
+
+    app.add_middleware(_AccessLog, max_body_bytes=max_body_bytes)
+    return app
