@@ -17,6 +17,7 @@ from skforget.naive_bayes import (
     GaussianNB,
     MultinomialNB,
 )
+from skforget.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
 from skforget.utils.estimator_checks import yield_forget_checks
 
 ESTIMATORS = [
@@ -33,6 +34,10 @@ ESTIMATORS = [
     LogisticRegression(forget_mode="certified", random_state=0, sigma=10.0, epsilon=10.0),
     KMeans(n_clusters=3, random_state=0),
     KMeans(n_clusters=3, random_state=0, forget_algorithm="divide_conquer", n_leaves=4),
+    StandardScaler(),
+    StandardScaler(with_mean=False),
+    MinMaxScaler(),
+    MaxAbsScaler(),
 ]
 
 # Contract checks that cannot apply to an estimator, with the reason; its own
