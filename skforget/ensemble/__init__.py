@@ -1,3 +1,5 @@
 """Ensembles that forget: DaRE random forests, HedgeCut, SISA."""
 
-__all__ = []
+from skforget.ensemble._sisa import SISAClassifier, SISARegressor
+
+__all__ = ["SISAClassifier", "SISARegressor"]
