@@ -18,7 +18,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-from skforget.ensemble._sisa import SISAClassifier, SISARegressor
+from skforget.ensemble import SISAClassifier, SISARegressor
 from skforget.naive_bayes import GaussianNB
 from skforget.utils.estimator_checks import assert_same_model
 
@@ -435,7 +435,7 @@ def test_set_params_after_fit_does_not_change_how_rows_are_forgotten():
 # ------------------------------------------------------- imports and data
 def test_importing_the_ensemble_does_not_import_torch():
     code = ("import sys, skforget, skforget.ensemble; "
-            "from skforget.ensemble._sisa import SISAClassifier; "
+            "from skforget.ensemble import SISAClassifier; "
             "sys.exit('torch' in sys.modules)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
