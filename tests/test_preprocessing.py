@@ -52,7 +52,11 @@ def _assert_value(a, b, name, rtol):
     a_arr, b_arr = np.asarray(a), np.asarray(b)
     assert a_arr.shape == b_arr.shape, f"{name}: {a_arr.shape} != {b_arr.shape}"
     assert a_arr.dtype == b_arr.dtype, f"{name}: {a_arr.dtype} != {b_arr.dtype}"
-    if b_arr.dtype.kind in "fc":
+    if b_arr.dtype == object:  # e.g. constant statistics_: NaN marks a dropped feature
+        same = [(x is y) or x == y or (x != x and y != y)
+                for x, y in zip(a_arr.ravel(), b_arr.ravel())]
+        assert all(same), f"{name}: {a_arr!r} != {b_arr!r}"
+    elif b_arr.dtype.kind in "fc":
         scale = np.nanmax(np.abs(b_arr)) if b_arr.size and not np.isnan(b_arr).all() else 1.0
         np.testing.assert_allclose(a_arr, b_arr, rtol=rtol, atol=rtol * scale, err_msg=name)
     else:
@@ -246,3 +250,211 @@ def test_real_data_cardio_scalers(cardio):
     for name in SCALERS:
         model = getattr(fp, name)().fit(X).partial_forget(forget)
         assert_matches(model, getattr(skp, name)().fit(X[keep]), X)
+
+
+# ------------------------------------------------------------------ imputer
+IMPUTER_CASES = [
+    (strategy, params)
+    for strategy in ("mean", "median", "most_frequent", "constant")
+    for params in ({}, {"add_indicator": True}, {"keep_empty_features": True})
+]
+
+
+def imputer_data(n=120, seed=10, missing=np.nan):
+    rng = np.random.RandomState(seed)
+    X = rng.randint(0, 6, size=(n, 4)).astype(float) * 1.5
+    X[:, 1] += rng.normal(size=n)  # continuous: every value distinct
+    X[rng.rand(n, 4) < 0.2] = missing
+    X[: n - 10, 3] = missing  # feature 3 becomes empty once rows n-10.. are forgotten
+    return X
+
+
+@pytest.mark.parametrize("strategy, params", IMPUTER_CASES)
+def test_imputer_forget_equals_sklearn_refit(strategy, params):
+    X = imputer_data()
+    forget = np.union1d(np.random.RandomState(11).choice(110, 40, replace=False),
+                        np.arange(110, 120))
+    keep = np.setdiff1d(np.arange(120), forget)
+    model = fp.SimpleImputer(strategy=strategy, **params).fit(X)
+    model.partial_forget(forget[:20]).partial_forget(forget[20:])
+    refit = skimpute.SimpleImputer(strategy=strategy, **params).fit(X[keep])
+    assert_matches(model, refit, X)
+
+
+@pytest.mark.parametrize("strategy", ["mean", "median", "most_frequent", "constant"])
+def test_imputer_numeric_missing_marker_and_one_at_a_time(strategy):
+    X = imputer_data(missing=-1.0, seed=12)
+    model = fp.SimpleImputer(strategy=strategy, missing_values=-1.0).fit(X)
+    order = np.random.RandomState(13).permutation(120)[:100]
+    for row in order:
+        model.partial_forget(int(row))
+    keep = np.setdiff1d(np.arange(120), order)
+    refit = skimpute.SimpleImputer(strategy=strategy, missing_values=-1.0).fit(X[keep])
+    assert_matches(model, refit, X)
+
+
+def test_imputer_most_frequent_strings_ties_to_smallest():
+    X = np.array([["b", "x"], ["a", None], ["b", "y"], ["a", "y"], ["c", "x"]], dtype=object)
+    model = fp.SimpleImputer(strategy="most_frequent", missing_values=None).fit(X)
+    model.partial_forget([4])
+    refit = skimpute.SimpleImputer(strategy="most_frequent", missing_values=None).fit(X[:4])
+    assert_matches(model, refit, X)
+    assert model.statistics_.tolist() == ["a", "y"]  # ties: the smallest value
+    blob = pickle.dumps(model.partial_forget([0, 2]))  # "b" is gone, and "x" from feature 2
+    assert b"\x8c\x01b" not in blob and b"\x8c\x01x" not in blob
+
+
+def test_imputer_refuses_what_it_cannot_forget():
+    with pytest.raises(TypeError, match="sparse"):
+        fp.SimpleImputer().fit(sp.random(5, 2, density=0.5, format="csr"))
+    with pytest.raises(ValueError, match="callable"):
+        fp.SimpleImputer(strategy=np.nanmax).fit(np.ones((3, 2)))
+
+
+# ------------------------------------------------------------------ encoder
+ENCODER_CASES = [
+    {}, {"drop": "first"}, {"drop": "if_binary"}, {"min_frequency": 8},
+    {"max_categories": 3, "handle_unknown": "infrequent_if_exist"},
+    {"min_frequency": 0.15, "drop": "if_binary", "sparse_output": False},
+    {"categories": [list("abcdez")] * 2 + [[0, 1, 2, 3]], "handle_unknown": "ignore"},
+]
+
+
+def encoder_data(n=80, seed=14):
+    rng = np.random.RandomState(seed)
+    X = np.empty((n, 3), dtype=object)
+    X[:, :2] = np.array(list("abcde"), dtype=object)[rng.randint(0, 5, size=(n, 2))]
+    X[:, 2] = rng.randint(0, 3, size=n)
+    X[rng.rand(n) < 0.1, 1] = np.nan  # missing values are a category
+    X[5, 0] = "z"  # a category only row 5 holds
+    return X
+
+
+@pytest.mark.parametrize("params", ENCODER_CASES, ids=str)
+def test_encoder_forget_equals_sklearn_refit(params):
+    X = encoder_data()
+    forget = np.union1d(np.random.RandomState(15).choice(80, 30, replace=False), [5])
+    keep = np.setdiff1d(np.arange(80), forget)
+    model = fp.OneHotEncoder(**params).fit(X).partial_forget(forget)
+    refit = skp.OneHotEncoder(**params).fit(X[keep])
+    assert_matches(model, refit, X[keep])
+    _assert_value(getattr(model, "infrequent_categories_", None),
+                  getattr(refit, "infrequent_categories_", None), "infrequent", RTOL)
+    if "categories" not in params:
+        assert "z" not in model.categories_[0] and b"\x8c\x01z" not in pickle.dumps(model)
+
+
+def test_encoder_forget_that_a_refit_would_refuse_changes_nothing():
+    X = encoder_data()
+    model = fp.OneHotEncoder(drop=["z", "a", 0]).fit(X)
+    before = pickle.dumps(model)
+    with pytest.raises(ValueError, match="not found|drop"):
+        model.partial_forget([5])  # the dropped category "z" would no longer be seen
+    assert pickle.dumps(model) == before
+
+
+def test_encoder_pandas_columns():
+    pd = pytest.importorskip("pandas")
+    X = encoder_data()
+    df = pd.DataFrame({"colour": X[:, 0], "size": X[:, 2].astype(int)})
+    model = fp.OneHotEncoder(sparse_output=False).fit(df).partial_forget([5, 6])
+    refit = skp.OneHotEncoder(sparse_output=False).fit(df.drop(index=[5, 6]))
+    assert_matches(model, refit, df.drop(index=[5]))  # "z" (row 5) is unknown now
+    assert list(model.get_feature_names_out()) == list(refit.get_feature_names_out())
+
+
+# ------------------------------------------------------------------ binning
+QUANTILE_METHODS = ["inverted_cdf", "averaged_inverted_cdf", "closest_observation",
+                    "interpolated_inverted_cdf", "hazen", "weibull", "linear",
+                    "median_unbiased", "normal_unbiased"]
+
+
+def binning_data(n=300, seed=16):
+    rng = np.random.RandomState(seed)
+    X = rng.normal(size=(n, 3))
+    X[:, 1] = np.round(X[:, 1] * 2)  # ties: bins narrower than 1e-8 are removed
+    X[:20, 2] = 40.0  # outliers, forgotten below
+    return X
+
+
+@pytest.mark.parametrize("method", QUANTILE_METHODS)
+def test_kbins_quantile_methods_equal_sklearn_refit(method):
+    X = binning_data()
+    forget = np.union1d(np.random.RandomState(17).choice(300, 90, replace=False), range(20))
+    keep = np.setdiff1d(np.arange(300), forget)
+    params = {"n_bins": [3, 6, 4], "quantile_method": method, "encode": "ordinal"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = fp.KBinsDiscretizer(**params).fit(X).partial_forget(forget)
+        refit = skp.KBinsDiscretizer(**params).fit(X[keep])
+    assert_matches(model, refit, X, rtol=0)  # the same order statistics, bit for bit
+
+
+@pytest.mark.parametrize("strategy", ["uniform", "quantile", "kmeans"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("encode", ["onehot", "onehot-dense", "ordinal"])
+def test_kbins_strategies_equal_sklearn_refit(strategy, weighted, encode):
+    X = binning_data(n=200, seed=18)
+    w = np.random.RandomState(19).uniform(0.5, 2.0, size=200) if weighted else None
+    forget = np.union1d(np.random.RandomState(20).choice(200, 60, replace=False), range(20))
+    keep = np.setdiff1d(np.arange(200), forget)
+    params = {"strategy": strategy, "encode": encode, "n_bins": 4}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model = fp.KBinsDiscretizer(**params).fit(X, sample_weight=w).partial_forget(forget)
+        refit = skp.KBinsDiscretizer(**params).fit(
+            X[keep], sample_weight=None if w is None else w[keep])
+    assert_matches(model, refit, X)
+
+
+def test_kbins_constant_feature_after_forget_warns_like_a_refit():
+    X = np.c_[np.r_[np.zeros(10), 1.0, 2.0], np.arange(12.0)]
+    model = fp.KBinsDiscretizer(n_bins=2, encode="ordinal").fit(X)
+    with pytest.warns(UserWarning, match="Feature 0 is constant"):
+        model.partial_forget([10, 11])
+    assert model.n_bins_.tolist() == [1, 2]
+
+
+def test_kbins_refuses_to_subsample():
+    with pytest.raises(ValueError, match="subsample=None"):
+        fp.KBinsDiscretizer(subsample=10).fit(np.random.rand(20, 2))
+    fp.KBinsDiscretizer(subsample=None).fit(np.random.rand(20, 2))
+
+
+@given(n=st.integers(1, 60), k=st.integers(2, 9), seed=st.integers(0, 10**6),
+       method=st.sampled_from(QUANTILE_METHODS))
+@settings(max_examples=150, deadline=None)
+def test_percentile_order_statistics_match_numpy(n, k, seed, method):
+    from skforget.preprocessing._discretization import _lerp, _percentile_plan
+
+    x = np.sort(np.random.RandomState(seed).randint(0, 7, size=n) * 0.7)
+    levels = np.linspace(0, 100, k + 1)
+    previous, following, gamma = _percentile_plan(n, levels, method)
+    got = _lerp(x[previous], x[following], gamma)
+    np.testing.assert_array_equal(got, np.percentile(x, levels, method=method))
+
+
+def test_real_data_adult_pipeline_of_transformers():
+    path = DATASETS / "adult.csv"
+    if not path.exists():
+        pytest.skip(f"{path} not found")
+    pd = pytest.importorskip("pandas")
+    df = pd.read_csv(path, header=None, sep=", ", engine="python", nrows=3000)
+    cats = df[[1, 3, 5, 6]].replace("?", np.nan).to_numpy(dtype=object)
+    nums = df[[0, 2, 4, 10, 11, 12]].to_numpy(dtype=float)
+    forget, keep = forget_and_keep(len(df), 400, seed=21)
+    cases = [
+        (fp.OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20),
+         skp.OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=20), cats),
+        (fp.SimpleImputer(strategy="most_frequent"),
+         skimpute.SimpleImputer(strategy="most_frequent"), cats),
+        (fp.KBinsDiscretizer(n_bins=8, encode="ordinal"),
+         skp.KBinsDiscretizer(n_bins=8, encode="ordinal"), nums),
+        (fp.SimpleImputer(strategy="median"), skimpute.SimpleImputer(strategy="median"), nums),
+    ]
+    for ours, theirs, X in cases:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            ours.fit(X).partial_forget(forget)
+            theirs.fit(X[keep])
+        assert_matches(ours, theirs, X[keep])

@@ -9,5 +9,9 @@ scikit-learn's transformer refitted on the remaining rows.
 """
 
 from skforget.preprocessing._data import MaxAbsScaler, MinMaxScaler, StandardScaler
+from skforget.preprocessing._discretization import KBinsDiscretizer
+from skforget.preprocessing._encoders import OneHotEncoder
+from skforget.preprocessing._imputation import SimpleImputer
 
-__all__ = ["MaxAbsScaler", "MinMaxScaler", "StandardScaler"]
+__all__ = ["KBinsDiscretizer", "MaxAbsScaler", "MinMaxScaler", "OneHotEncoder",
+           "SimpleImputer", "StandardScaler"]

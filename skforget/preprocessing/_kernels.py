@@ -123,7 +123,7 @@ def kth_alive(fen, a, length, k):
 def order_statistics(col_ptr, values, fen, ranks):
     """``out[j, m]`` = the ``ranks[j, m]``-th (1-based) alive value of feature ``j``.
 
-    Ranks outside ``1 .. live[j]`` must not be asked for.
+    NaN for a rank beyond the alive entries (e.g. of a feature with none).
     """
     d, m = ranks.shape
     out = np.empty((d, m))
@@ -131,7 +131,8 @@ def order_statistics(col_ptr, values, fen, ranks):
         a = col_ptr[j]
         length = col_ptr[j + 1] - a
         for q in range(m):
-            out[j, q] = values[kth_alive(fen, a, length, ranks[j, q])]
+            p = kth_alive(fen, a, length, ranks[j, q])
+            out[j, q] = values[p] if p < a + length else np.nan
     return out
 
 
