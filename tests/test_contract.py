@@ -17,7 +17,14 @@ from skforget.naive_bayes import (
     GaussianNB,
     MultinomialNB,
 )
-from skforget.preprocessing import MaxAbsScaler, MinMaxScaler, StandardScaler
+from skforget.preprocessing import (
+    KBinsDiscretizer,
+    MaxAbsScaler,
+    MinMaxScaler,
+    OneHotEncoder,
+    SimpleImputer,
+    StandardScaler,
+)
 from skforget.utils.estimator_checks import yield_forget_checks
 
 ESTIMATORS = [
@@ -38,6 +45,15 @@ ESTIMATORS = [
     StandardScaler(with_mean=False),
     MinMaxScaler(),
     MaxAbsScaler(),
+    SimpleImputer(),
+    SimpleImputer(strategy="median"),
+    SimpleImputer(strategy="most_frequent"),
+    SimpleImputer(strategy="constant", add_indicator=True),
+    OneHotEncoder(),
+    OneHotEncoder(drop="if_binary", min_frequency=3, handle_unknown="infrequent_if_exist"),
+    KBinsDiscretizer(),
+    KBinsDiscretizer(n_bins=3, encode="ordinal", strategy="uniform"),
+    KBinsDiscretizer(n_bins=3, encode="onehot-dense", strategy="kmeans"),
 ]
 
 # Contract checks that cannot apply to an estimator, with the reason; its own
@@ -82,6 +98,14 @@ def _expected_failed_checks(estimator):
         failing["check_class_weight_balanced_linear_classifier"] = (
             "class_weight='balanced' is refused in certified mode: every row's weight "
             "would change with each removal")
+    if isinstance(estimator, SimpleImputer) and estimator.strategy == "constant":
+        failing["check_dtype_object"] = (
+            "strategy='constant' takes any object, as scikit-learn's SimpleImputer does "
+            "(which fails this check too)")
+    if isinstance(estimator, KBinsDiscretizer) and estimator.strategy == "kmeans":
+        failing["check_sample_weight_equivalence_on_dense_data"] = (
+            "1-D k-means from a fixed start is not weight/repetition equivalent; "
+            "scikit-learn's KBinsDiscretizer fails this check too")
     if getattr(estimator, "class_weight", None) == "balanced":
         reason = "balanced class weights count rows, so repeating a row is not a weight"
         failing["check_sample_weight_equivalence_on_dense_data"] = reason

@@ -18,6 +18,7 @@ import pickle
 import struct
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import has_fit_parameter
@@ -69,6 +70,16 @@ def _fitted_attributes(estimator):
 
 
 def _assert_close(a, b, what):
+    if hasattr(b, "get_params"):  # a fitted sub-estimator: compare what it learnt
+        assert type(a) is type(b), f"{what}: {type(a).__name__} != {type(b).__name__}"
+        names = _fitted_attributes(b)
+        assert _fitted_attributes(a) == names, f"{what}: fitted attributes differ"
+        for name in names:
+            _assert_close(getattr(a, name), getattr(b, name), f"{what}.{name}")
+        return
+    if sp.issparse(a) or sp.issparse(b):  # e.g. a one-hot transform
+        assert sp.issparse(a) and sp.issparse(b), f"{what}: one is sparse, one is not"
+        a, b = a.toarray(), b.toarray()
     if isinstance(a, (list, tuple)):
         assert isinstance(b, (list, tuple)) and len(a) == len(b), f"{what}: lengths differ"
         for i, (ai, bi) in enumerate(zip(a, b)):
@@ -76,6 +87,11 @@ def _assert_close(a, b, what):
         return
     a_arr, b_arr = np.asarray(a), np.asarray(b)
     assert a_arr.shape == b_arr.shape, f"{what}: shape {a_arr.shape} != {b_arr.shape}"
+    if b_arr.dtype == object and any(isinstance(v, np.ndarray) for v in b_arr.flat):
+        # e.g. KBinsDiscretizer.bin_edges_: an array of arrays
+        for i, (ai, bi) in enumerate(zip(a_arr.flat, b_arr.flat)):
+            _assert_close(ai, bi, f"{what}[{i}]")
+        return
     if a_arr.dtype.kind in "fc" or b_arr.dtype.kind in "fc":
         np.testing.assert_allclose(a_arr, b_arr, rtol=RTOL, atol=ATOL, err_msg=what)
     else:
