@@ -261,13 +261,9 @@ class ForgetService:
         """
         current = self._current  # one read: the whole answer comes from it
         model = current.model
-        X = _as_matrix(rows, getattr(model, "feature_names_in_", None))
         if not hasattr(model, "n_features_in_"):
             raise NotReady("The model has forgotten every row; it has nothing to predict with.")
-        if X.shape[1] != model.n_features_in_:
-            raise BadRequest(
-                f"Each row must have {model.n_features_in_} features; got {X.shape[1]}."
-            )
+        X = _as_matrix(rows, model.n_features_in_, getattr(model, "feature_names_in_", None))
         if proba and not hasattr(model, "predict_proba"):
             raise BadRequest(f"{type(model).__name__} has no predict_proba.")
         try:
@@ -455,7 +451,7 @@ def _checked_ids(record_ids):
     return list(dict.fromkeys(_key(rid) for rid in record_ids))
 
 
-def _as_matrix(rows, feature_names):
+def _as_matrix(rows, n_features, feature_names):
     if not isinstance(rows, (list, tuple)) or not rows:
         raise BadRequest("rows must be a non-empty list of rows.")
     if len(rows) > MAX_ROWS:
@@ -470,11 +466,11 @@ def _as_matrix(rows, feature_names):
             raise BadRequest(f"A row lacks feature {exc.args[0]!r}.") from None
         except TypeError:
             raise BadRequest("Rows must be all lists or all dicts.") from None
+    for i, row in enumerate(rows):
+        if not isinstance(row, (list, tuple)) or len(row) != n_features:
+            got = f"{len(row)} values" if isinstance(row, (list, tuple)) else repr(row)[:40]
+            raise BadRequest(f"Each row must have {n_features} features; row {i} has {got}.")
     try:
-        X = np.asarray(rows, dtype=np.float64)
+        return np.asarray(rows, dtype=np.float64)
     except (ValueError, TypeError) as exc:
-        raise BadRequest(f"rows must be a list of equally long lists of numbers ({exc}).") \
-            from None
-    if X.ndim != 2:
-        raise BadRequest(f"rows must be a list of equally long lists; got shape {X.shape}.")
-    return X
+        raise BadRequest(f"rows must hold numbers only ({exc}).") from None
