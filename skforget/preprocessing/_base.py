@@ -53,6 +53,31 @@ class ForgetPlan:
         self._apply()
 
 
+class CannotFollow(Exception):
+    """Raised by ``_plan_forget`` when a forget needs a refit this object cannot do.
+
+    A Pipeline then refits the step on the remaining rows.
+    """
+
+
+class ReplacePlan(ForgetPlan):
+    """Plan for a forgettable estimator without two phases: forget on a deep copy.
+
+    Committing means using the copy (:attr:`twin`) in place of the original.
+    """
+
+    def __init__(self, owner, idx):
+        twin = copy.deepcopy(owner)
+        twin.partial_forget(idx)
+        names = [k for k in vars(owner) if k.endswith("_") and not k.startswith("_")]
+        unchanged = all(_same(getattr(owner, k), getattr(twin, k, None)) for k in names)
+        super().__init__(owner, {}, lambda: None, None if unchanged else "changed")
+        self.twin = twin
+
+    def preview(self):
+        return self.twin
+
+
 def _same(a, b):
     """Fitted attribute values equal (arrays elementwise, NaN equal to NaN)."""
     if a is None or b is None:
