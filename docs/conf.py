@@ -8,6 +8,7 @@ No network access is needed: intersphinx is deliberately not used, so references
 to numpy, scipy and scikit-learn objects render as plain text.
 """
 
+import importlib.util
 import os
 import re
 import sys
@@ -29,6 +30,10 @@ extensions = [
     "sphinx.ext.autodoc",
     "numpydoc",
 ]
+
+# The torch extra is optional: without it, autodoc documents skforget.torch
+# against stand-ins for torch and skorch.
+autodoc_mock_imports = [m for m in ("torch", "skorch") if importlib.util.find_spec(m) is None]
 
 exclude_patterns = ["_build"]
 templates_path = []
