@@ -18,6 +18,8 @@ from skforget.naive_bayes import (
     GaussianNB,
     MultinomialNB,
 )
+from skforget.compose import ColumnTransformer
+from skforget.pipeline import Pipeline, make_pipeline
 from skforget.preprocessing import (
     KBinsDiscretizer,
     MaxAbsScaler,
@@ -55,14 +57,35 @@ ESTIMATORS = [
     KBinsDiscretizer(),
     KBinsDiscretizer(n_bins=3, encode="ordinal", strategy="uniform"),
     KBinsDiscretizer(n_bins=3, encode="onehot-dense", strategy="kmeans"),
+    make_pipeline(StandardScaler(), Ridge()),
+    make_pipeline(MinMaxScaler(), GaussianNB()),
+    make_pipeline(MaxAbsScaler(), StandardScaler(), RidgeClassifier()),  # refits downstream
     SISAClassifier(GaussianNB(), n_shards=3, n_slices=2, random_state=0),
     SISAClassifier(n_shards=3, n_slices=2, aggregation="mean_proba", random_state=0),
     SISARegressor(n_shards=3, n_slices=2, random_state=0),
 ]
 
+# Only the forgetting contract: scikit-learn runs no generic checks on its own
+# ColumnTransformer either (they assume any number of columns).
+FORGET_ONLY = [
+    ColumnTransformer([("a", StandardScaler(), [0, 1]), ("b", MinMaxScaler(), [2, 3])]),
+    make_pipeline(ColumnTransformer([("a", StandardScaler(), [0, 1]),
+                                     ("b", MaxAbsScaler(), [2])], remainder="passthrough"),
+                  Ridge()),
+]
+
 # Contract checks that cannot apply to an estimator, with the reason; its own
 # test module covers the behaviour instead.
 NOT_APPLICABLE = {
+    ("Pipeline(MinMaxScaler,GaussianNB)", "check_rows_passed_by_caller"): (
+        "MinMaxScaler keeps each feature's sorted values whatever the pipeline keeps "
+        "(tests/test_pipeline.py covers lean pipelines)"
+    ),
+    ("Pipeline(MaxAbsScaler,StandardScaler,RidgeClassifier)",
+     "check_rows_passed_by_caller"): (
+        "a scaler's change forces a refit of the next steps, which needs the rows; "
+        "a lean pipeline refuses it (tests/test_pipeline.py)"
+    ),
     ("LogisticRegression", "check_rows_passed_by_caller"): (
         "exact mode re-solves on the remaining rows, so it refuses retain_rows=False; "
         "certified mode accepts it, but the check's 1e6 canary makes the removal bound "
@@ -72,13 +95,15 @@ NOT_APPLICABLE = {
 
 
 def _ids(est):
+    if isinstance(est, Pipeline):
+        return f"Pipeline({','.join(type(step).__name__ for _, step in est.steps)})"
     return type(est).__name__
 
 
 def _contract_cases():
-    for est in ESTIMATORS:
+    for est in ESTIMATORS + FORGET_ONLY:
         for check in yield_forget_checks(est):
-            reason = NOT_APPLICABLE.get((type(est).__name__, check.__name__))
+            reason = NOT_APPLICABLE.get((_ids(est), check.__name__))
             marks = [pytest.mark.skip(reason=reason)] if reason else []
             yield pytest.param(est, check, marks=marks)
 
@@ -115,6 +140,10 @@ def _expected_failed_checks(estimator):
                   "equivalent; scikit-learn's SGDClassifier fails this check too")
         failing["check_sample_weight_equivalence_on_dense_data"] = reason
         failing["check_sample_weight_equivalence_on_sparse_data"] = reason
+    if isinstance(estimator, Pipeline):
+        reason = "fitting fits the steps in place, as scikit-learn's own Pipeline does"
+        failing["check_estimators_overwrite_params"] = reason
+        failing["check_dont_overwrite_parameters"] = reason
     if getattr(estimator, "class_weight", None) == "balanced":
         reason = "balanced class weights count rows, so repeating a row is not a weight"
         failing["check_sample_weight_equivalence_on_dense_data"] = reason
