@@ -39,6 +39,7 @@ from skforget.base import ForgetMixin, _digest_rows, _named, _RowRegistry, _Summ
 from skforget.linear_model._base import _ForgetLinearMixin
 from skforget.naive_bayes import GaussianNB
 from skforget.preprocessing._base import CannotFollow, ReplacePlan, _ForgetTransformerMixin
+from skforget.preprocessing._data import StandardScaler
 
 __all__ = ["Pipeline", "make_pipeline"]
 
@@ -78,6 +79,8 @@ class _RowStore:
         self.position = np.arange(_num_samples(data), dtype=np.intp)
 
     def take(self, rows):
+        if isinstance(self.data, np.ndarray):
+            return self.data[self.position[rows]]
         return _safe_indexing(self.data, self.position[rows], axis=0)
 
     def scrub(self, rows):
@@ -291,6 +294,34 @@ def _absorber(step):
 
 
 # ------------------------------------------------------------------- helpers
+def _processed(step, rows):
+    """The rows in the form ``step`` keeps them (``_check_forget_X``).
+
+    Rows passed between the pipeline's own steps are float64 arrays already;
+    for steps that keep dense float64 rows as they come, validation (which
+    costs more than the forget itself) is skipped.
+    """
+    plain = (type(rows) is np.ndarray and rows.dtype == np.float64 and rows.ndim == 2
+             and rows.flags.c_contiguous
+             and rows.shape[1] == getattr(step, "n_features_in_", -1))
+    if plain and isinstance(step, (_ForgetLinearMixin, GaussianNB)):
+        return rows
+    if plain and isinstance(step, StandardScaler) and not bool(step._stats["sparse"]):
+        return rows
+    return step._check_forget_X(rows)
+
+
+def _transformed(step, rows):
+    """``step.transform(rows)``, without re-validating the pipeline's own float rows."""
+    fast = getattr(step, "_transform_rows", None)
+    if fast is not None and type(rows) is np.ndarray and rows.dtype == np.float64:
+        out = fast(rows)
+        if out is not None:
+            return out
+    return step.transform(rows)
+
+
+
 def _is_passthrough(step):
     return step is None or (isinstance(step, str) and step == "passthrough")
 
@@ -520,9 +551,9 @@ class Pipeline(ForgetMixin, _SkPipeline):
             plans.append(plan)
             change = plan.change
             if change is None:
-                rows = step.transform(rows)
+                rows = _transformed(step, rows)
             else:  # the rows in the new output space matter only for an affine change
-                rows = plan.preview().transform(rows) if change != "changed" else None
+                rows = _transformed(plan.preview(), rows) if change != "changed" else None
             paths[name] = "forgot" if change is None else "forgot, output changed"
 
         name, final = steps[-1]
@@ -565,8 +596,7 @@ class Pipeline(ForgetMixin, _SkPipeline):
             registry = step.__dict__.get("_rows")
             wants = isinstance(registry, _HeldRows) or getattr(step, "_wants_rows", False)
             try:
-                return step._plan_forget(step_idx,
-                                         step._check_forget_X(rows) if wants else None)
+                return step._plan_forget(step_idx, _processed(step, rows) if wants else None)
             except CannotFollow:
                 return None
         if isinstance(step, ForgetMixin) and not isinstance(step.__dict__.get("_rows"),
@@ -579,7 +609,7 @@ class Pipeline(ForgetMixin, _SkPipeline):
         if not isinstance(registry, _HeldRows):
             final.partial_forget(step_idx)  # keeps its own rows (e.g. LogisticRegression)
             return
-        X_rows = final._check_forget_X(rows)
+        X_rows = _processed(final, rows)
         if action == "forget":
             final._forget_rows(step_idx, X_rows, registry.codes[step_idx],
                                registry.weights[step_idx])

@@ -221,6 +221,15 @@ class StandardScaler(_ForgetTransformerMixin, _SkStandardScaler):
         X = self._validate_rows(X, reset=False)
         return _canonical_csr(X) if sp.issparse(X) else X
 
+    def _transform_rows(self, X):
+        """``transform`` of validated dense float64 rows, as scikit-learn computes it."""
+        X = X.copy()
+        if self.with_mean:
+            X -= self.mean_
+        if self.with_std:
+            X /= self.scale_
+        return X
+
     # ----------------------------------------------------------- statistics
     def _validate_rows(self, X, reset):
         X = validate_data(self, X, accept_sparse=("csr", "csc"), dtype=_FLOATS,
@@ -514,6 +523,16 @@ class MinMaxScaler(_SortedScalerMixin, _SkMinMaxScaler):
             "n_samples_used_": n_rows,
         }
 
+    def _transform_rows(self, X):
+        """``transform`` of validated dense float64 rows, as scikit-learn computes it."""
+        if self._dtype != np.float64:
+            return None
+        X = X * self.scale_
+        X += self.min_
+        if self.clip:
+            np.clip(X, self.feature_range[0], self.feature_range[1], out=X)
+        return X
+
     def _change(self, new):
         if _unchanged(self, new, ("scale_", "min_")):
             return None
@@ -617,6 +636,15 @@ class MaxAbsScaler(_SortedScalerMixin, _SkMaxAbsScaler):
         max_abs = hi.astype(self._dtype)
         return {"max_abs_": max_abs, "scale_": _handle_zeros_in_scale(max_abs, copy=True),
                 "n_samples_used_": n_rows}
+
+    def _transform_rows(self, X):
+        """``transform`` of validated dense float64 rows, as scikit-learn computes it."""
+        if self._sparse or self._dtype != np.float64:
+            return None
+        X = X / self.scale_
+        if self.clip:
+            np.clip(X, -1.0, 1.0, out=X)
+        return X
 
     def _change(self, new):
         if _unchanged(self, new, ("scale_",)):
