@@ -1,5 +1,6 @@
 """Ensembles that forget: DaRE random forests, HedgeCut, SISA."""
 
+from skforget.ensemble._dare import DaREForestClassifier
 from skforget.ensemble._sisa import SISAClassifier, SISARegressor
 
-__all__ = ["SISAClassifier", "SISARegressor"]
+__all__ = ["DaREForestClassifier", "SISAClassifier", "SISARegressor"]

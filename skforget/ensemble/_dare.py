@@ -1,0 +1,376 @@
+"""DaRE random forests (Brophy & Lowd, ICML 2021): forests that forget rows."""
+
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from skforget.base import ForgetMixin, _owned, _RowRegistry
+from skforget.ensemble._forest import _Forest, _GrowParams
+
+_NO_DEPTH_LIMIT = 1 << 30
+
+
+class DaREForestClassifier(ForgetMixin, ClassifierMixin, BaseEstimator):
+    """Random forest classifier with fast ``partial_forget`` (DaRE).
+
+    Data Removal-Enabled forests (Brophy & Lowd, 2021): every tree sees all
+    rows (no bootstrap). The top ``topd`` levels are *random* nodes (a feature
+    drawn uniformly among the non-constant ones, a threshold uniformly between
+    its smallest and largest value); deeper nodes are *greedy*: they sample
+    ``max_features`` non-constant features and, for each, ``k`` of its valid
+    thresholds (midpoints between adjacent values whose rows hold more than one
+    class), keep each threshold's class counts, and split on the one with the
+    lowest Gini index or entropy. Ties break by the smaller feature index, then
+    the smaller threshold.
+
+    Forgetting a row walks its path in every tree and updates the cached
+    counts. A node re-checks the stopping rules (it becomes a leaf when a refit
+    would stop there); a threshold whose neighbouring value disappeared moves
+    between the surviving neighbours (as a refit would place it); one that is
+    no longer valid is replaced by another drawn uniformly among the valid
+    thresholds not cached; only when a node's best split changes is its subtree
+    regrown, from the node's remaining rows. Most deletions touch no subtree.
+
+    **Guarantee: in distribution.** With randomness switched off
+    (``topd=0``, ``max_features=None``, ``k`` at least the number of distinct
+    values of any feature) the forest after ``partial_forget`` equals a refit
+    on the remaining rows node for node (tested on real data). With sampling on,
+    the resampling rules above are DaRE's, which keep each node's sample of
+    features and thresholds uniform over the valid ones of the remaining data;
+    one case is approximate (see :doc:`/dare`): when a value shared by no cached
+    threshold disappears, the two thresholds around it merge into one that a
+    refit could sample but the cached sample cannot contain.
+
+    **Retained data.** A float32 copy of the training rows and their labels
+    (regrowing a subtree needs them); a forgotten row is erased from it, and
+    no cached threshold, count or abandoned pool entry keeps its values.
+
+    Parameters
+    ----------
+    n_estimators : int, default=100
+        Number of trees.
+    criterion : {"gini", "entropy"}, default="gini"
+        Split quality measure.
+    max_depth : int or None, default=10
+        Maximum depth of a tree (None: grow until the other rules stop).
+    min_samples_split : int, default=2
+        A node with fewer rows is a leaf.
+    min_samples_leaf : int, default=1
+        Each side of a split keeps at least this many rows.
+    max_features : {"sqrt", "log2"}, int, float or None, default="sqrt"
+        Features sampled at each greedy node, as in scikit-learn's forests;
+        None means all of them.
+    k : int, default=25
+        Valid thresholds sampled per feature at a greedy node.
+    topd : int, default=0
+        Number of top levels made of random nodes.
+    n_jobs : int, default=None
+        Trees grown in parallel by joblib (threads; any joblib backend works).
+    random_state : int, RandomState instance or None, default=None
+        Seeds every tree (each tree gets its own stream).
+    verbose : int, default=0
+        joblib verbosity while growing.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        Class labels of the remaining rows.
+    n_features_in_ : int
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during ``fit``, when they are all strings.
+    feature_importances_ : ndarray of shape (n_features_in_,)
+        Mean decrease in impurity, normalised per tree and averaged (as in
+        scikit-learn), computed from the current counts.
+    n_regrown_ : int
+        Subtrees regrown by ``partial_forget`` since ``fit`` (a cost measure).
+    n_samples_seen_ : int
+        Rows numbered since the last ``fit`` (forgotten rows included).
+    n_forgotten_ : int
+        How many of them were forgotten.
+
+    See Also
+    --------
+    sklearn.ensemble.RandomForestClassifier : The forest it replaces.
+
+    Notes
+    -----
+    Input is converted to float32, as in scikit-learn's trees. Missing values
+    and sparse input are not supported; ``fit`` takes no sample weights.
+    ``partial_fit`` adds rows by regrowing every tree on all remaining rows
+    (the cost of a fit): adding is not the fast path, forgetting is.
+
+    References
+    ----------
+    J. Brophy and D. Lowd, "Machine Unlearning for Random Forests", ICML 2021.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_breast_cancer
+    >>> from skforget.ensemble import DaREForestClassifier
+    >>> X, y = load_breast_cancer(return_X_y=True)
+    >>> forest = DaREForestClassifier(n_estimators=10, random_state=0).fit(X, y)
+    >>> forest = forest.partial_forget([0, 5, 9])
+    >>> forest.n_forgotten_, forest.predict(X[:3]).tolist()
+    (3, [0, 0, 0])
+    """
+
+    forget_guarantee = "distribution"
+
+    _parameter_constraints = {
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "criterion": [StrOptions({"gini", "entropy"})],
+        "max_depth": [Interval(Integral, 1, None, closed="left"), None],
+        "min_samples_split": [Interval(Integral, 2, None, closed="left")],
+        "min_samples_leaf": [Interval(Integral, 1, None, closed="left")],
+        "max_features": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(Real, 0.0, 1.0, closed="right"),
+            StrOptions({"sqrt", "log2"}),
+            None,
+        ],
+        "k": [Interval(Integral, 1, None, closed="left")],
+        "topd": [Interval(Integral, 0, None, closed="left")],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, n_estimators=100, *, criterion="gini", max_depth=10,
+                 min_samples_split=2, min_samples_leaf=1, max_features="sqrt", k=25,
+                 topd=0, n_jobs=None, random_state=None, verbose=0):
+        self.n_estimators = n_estimators
+        self.criterion = criterion
+        self.max_depth = max_depth
+        self.min_samples_split = min_samples_split
+        self.min_samples_leaf = min_samples_leaf
+        self.max_features = max_features
+        self.k = k
+        self.topd = topd
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Grow the forest on ``(X, y)``; rows are numbered ``0 .. n-1``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows (converted to float32).
+        y : array-like of shape (n_samples,)
+            Class labels.
+
+        Returns
+        -------
+        self : object
+            The fitted forest.
+        """
+        X_in = X
+        X, y = validate_data(self, X, y, dtype=np.float32, order="C")
+        check_classification_targets(y)
+        classes, codes = np.unique(y, return_inverse=True)
+        registry = _RowRegistry(True)
+        registry.append(X, codes, np.ones(X.shape[0]), owned=_owned(X, X_in))
+        self._rows = registry
+        self.classes_ = classes
+        self.n_regrown_ = 0
+        self._grow_all(self._tree_seeds())
+        return self
+
+    def partial_fit(self, X, y):
+        """Add rows and regrow every tree on all remaining rows.
+
+        New rows continue the numbering. Regrowing costs as much as ``fit``;
+        the result has the law of a fit on the remaining rows (equal to it with
+        randomness switched off).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            New rows.
+        y : array-like of shape (n_samples,)
+            Their labels; new classes are added to ``classes_``.
+
+        Returns
+        -------
+        self : object
+            The updated forest.
+        """
+        if "_rows" not in self.__dict__:
+            return self.fit(X, y)
+        X, y = validate_data(self, X, y, dtype=np.float32, order="C", reset=False)
+        check_classification_targets(y)
+        classes = np.union1d(self.classes_, np.unique(y))
+        registry = self._rows
+        new_code_of_old = np.searchsorted(classes, self.classes_)
+        registry.append(X, np.searchsorted(classes, y), np.ones(X.shape[0]))
+        registry.remap_codes(new_code_of_old, stop=registry.n - X.shape[0])
+        self.classes_ = classes
+        self._grow_all(self._forest.rng.copy())
+        return self
+
+    # ------------------------------------------------------------------ growing
+    def _params(self, n_features):
+        mf = self.max_features
+        if mf is None:
+            n_feat = n_features
+        elif mf == "sqrt":
+            n_feat = int(np.sqrt(n_features))
+        elif mf == "log2":
+            n_feat = int(np.log2(n_features))
+        elif isinstance(mf, Integral):
+            n_feat = int(mf)
+        else:
+            n_feat = int(mf * n_features)
+        return _GrowParams(
+            max_depth=_NO_DEPTH_LIMIT if self.max_depth is None else int(self.max_depth),
+            min_samples_split=int(self.min_samples_split),
+            min_samples_leaf=int(self.min_samples_leaf),
+            k=int(self.k),
+            max_features=max(1, min(n_feat, n_features)),
+            topd=int(self.topd),
+            criterion=0 if self.criterion == "gini" else 1,
+            n_classes=len(self.classes_),
+        )
+
+    def _tree_seeds(self):
+        base = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        children = np.random.SeedSequence(base).spawn(self.n_estimators)
+        return np.array([c.generate_state(1, np.uint64)[0] for c in children],
+                        dtype=np.uint64)
+
+    def _grow_all(self, seeds):
+        reg = self._rows
+        forest = _Forest(self._params(self.n_features_in_))
+        forest.grow(reg.X, reg.codes, reg.alive, seeds, n_jobs=self.n_jobs,
+                    verbose=self.verbose)
+        self._forest = forest
+
+    # --------------------------------------------------------------- forgetting
+    def _forget_rows(self, idx, X_rows, codes, weights):
+        reg = self._rows
+        self.n_regrown_ += self._forest.forget(reg.X, reg.codes, reg.alive, idx)
+        reg.scrub(idx)
+        root_counts = self._forest.counts[self._forest.roots[0]]
+        keep = root_counts > 0
+        if not keep.all():
+            self._forest.drop_classes(keep)
+            reg.drop_classes(keep)
+            self.classes_ = self.classes_[keep]
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "_forest" in state:
+            reg = self._rows
+            self._forest._restore_order(reg.X, reg.alive, reg.n)
+
+    def _check_forget_X(self, X):
+        return validate_data(self, X, dtype=np.float32, order="C", reset=False)
+
+    def _assert_forget_matches(self, refit, X):
+        """Assert the same trees node for node, and the same predictions.
+
+        Meaningful when randomness is switched off, or for copies of one model.
+        """
+        assert type(refit) is type(self), type(refit).__name__
+        np.testing.assert_array_equal(self.classes_, refit.classes_)
+        assert self.n_estimators == refit.n_estimators
+        for t in range(self.n_estimators):
+            assert self._forest.export_tree(t) == refit._forest.export_tree(t), (
+                f"tree {t} differs from the refit")
+        np.testing.assert_array_equal(self.predict_proba(X), refit.predict_proba(X))
+
+    # --------------------------------------------------------------- prediction
+    def _X_predict(self, X):
+        check_is_fitted(self)
+        if (type(X) is np.ndarray and X.ndim == 2 and X.dtype == np.float32
+                and X.flags.c_contiguous and X.shape[1] == self.n_features_in_
+                and 0 < X.shape[0] <= 64 and not hasattr(self, "feature_names_in_")):
+            # fast path for small float32 batches (scoring services): the checks
+            # validate_data would make, without its fixed cost
+            if not np.isfinite(X).all():
+                return validate_data(self, X, dtype=np.float32, order="C", reset=False)
+            return X
+        return validate_data(self, X, dtype=np.float32, order="C", reset=False)
+
+    def predict_proba(self, X):
+        """Class probabilities: the mean over trees of the class fractions in the leaf.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to score.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        X = self._X_predict(X)
+        return self._forest.predict_proba(X)
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to score.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """The most probable class of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to classify.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def apply(self, X):
+        """Index of the leaf each row reaches in each tree (pool numbering).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to route.
+
+        Returns
+        -------
+        leaves : ndarray of shape (n_samples, n_estimators)
+            Leaf numbers; valid until the next ``partial_forget``.
+        """
+        X = self._X_predict(X)
+        return self._forest.apply(X)
+
+    @property
+    def feature_importances_(self):
+        check_is_fitted(self)
+        return self._forest.feature_importances(self.n_features_in_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        return tags

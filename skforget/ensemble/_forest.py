@@ -1,0 +1,292 @@
+"""The array-based forest behind DaRE: pools of nodes, feature slots and thresholds.
+
+Trees are grown one per joblib task into their own small pools, then packed into
+pools shared by the whole forest so that forgetting a row walks every tree in a
+single kernel call. Subtrees regrown after a deletion take fresh entries at the
+end of the pools; abandoned entries are zeroed at once and squeezed out when they
+outnumber the live ones, and always before pickling.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+from joblib import Parallel, delayed
+
+from skforget.ensemble import _kernels as K
+
+
+@dataclass(frozen=True)
+class _GrowParams:
+    """Tree-growing parameters, resolved to plain ints for the kernels."""
+
+    max_depth: int
+    min_samples_split: int
+    min_samples_leaf: int
+    k: int
+    max_features: int
+    topd: int
+    criterion: int  # 0 gini, 1 entropy
+    n_classes: int
+
+    def args(self):
+        return (self.max_depth, self.min_samples_split, self.min_samples_leaf, self.k,
+                self.max_features, self.topd, self.criterion, self.n_classes)
+
+    def forget_args(self):
+        return (self.k, self.min_samples_split, self.min_samples_leaf, self.criterion,
+                self.n_classes)
+
+
+def _empty_pools(n_nodes, n_slots, n_thr, n_classes):
+    nodes = np.zeros((n_nodes, K.N_COLS), dtype=np.int32)
+    nodes[:, K.LEFT] = -1
+    nodes[:, K.RIGHT] = -1
+    return dict(
+        nodes=nodes,
+        node_f=np.zeros((n_nodes, 3)),
+        counts=np.zeros((n_nodes, n_classes), dtype=np.int32),
+        slots=np.zeros((n_slots, 4), dtype=np.int32),
+        thr_v=np.zeros((n_thr, 2), dtype=np.float32),
+        thr_left=np.zeros((n_thr, n_classes), dtype=np.int32),
+        thr_at=np.zeros((n_thr, 2, n_classes), dtype=np.int32),
+    )
+
+
+_POOLS = ("nodes", "node_f", "counts", "slots", "thr_v", "thr_left", "thr_at")
+_NODE_POOLS = ("nodes", "node_f", "counts")
+_THR_POOLS = ("thr_v", "thr_left", "thr_at")
+
+
+def _initial_room(n_rows, params):
+    """A first guess at the pool sizes a tree on ``n_rows`` rows needs (grown on demand)."""
+    depth = min(params.max_depth, 40)
+    n_nodes = min(2 * max(n_rows, 1) - 1, 2 ** (depth + 1) - 1)
+    n_slots = max(n_nodes // 2, 1) * params.max_features
+    n_thr = min(n_slots * params.k, 4 * n_rows * params.max_features + 16)
+    return n_nodes + 1, n_slots + 1, n_thr
+
+
+def _grow_tree(X, y, alive, seed, params):
+    """Grow one tree on the live rows; return its pools trimmed to size."""
+    rows = np.flatnonzero(alive[: X.shape[0]]).astype(np.int32)
+    perm = np.zeros((1, X.shape[0]), dtype=np.int32)
+    perm[0, : rows.size] = rows
+    room = _initial_room(rows.size, params)
+    while True:
+        pools = _empty_pools(*room, params.n_classes)
+        rng = np.array([seed], dtype=np.uint64)
+        cursor = np.array([1, 0, 0], dtype=np.int64)
+        status = K._grow(X, y, alive, 0, 0, 0, 0, rows.size,
+                         *(pools[name] for name in _POOLS), perm, rng, cursor,
+                         *params.args())
+        if status == K.OK:
+            break
+        room = tuple(2 * r for r in room)  # rare: the guess was short
+    used = dict(nodes=cursor[0], node_f=cursor[0], counts=cursor[0], slots=cursor[1],
+                thr_v=cursor[2], thr_left=cursor[2], thr_at=cursor[2])
+    tree = {name: pools[name][: used[name]].copy() for name in _POOLS}
+    tree["perm"] = perm[0]
+    tree["rng"] = rng[0]
+    return tree
+
+
+class _Forest:
+    """Pools of a whole forest and the operations on them (grow, forget, predict).
+
+    Parameters
+    ----------
+    params : _GrowParams
+    """
+
+    def __init__(self, params):
+        self.params = params
+
+    # ------------------------------------------------------------------ growing
+    def grow(self, X, y, alive, seeds, n_jobs=None, verbose=0):
+        """Grow one tree per seed (one joblib task each) and pack them into shared pools."""
+        trees = Parallel(n_jobs=n_jobs, prefer="threads", verbose=verbose)(
+            delayed(_grow_tree)(X, y, alive, seed, self.params) for seed in seeds
+        )
+        self._pack(trees)
+
+    def _pack(self, trees):
+        node_off = np.cumsum([0] + [t["nodes"].shape[0] for t in trees])
+        slot_off = np.cumsum([0] + [t["slots"].shape[0] for t in trees])
+        thr_off = np.cumsum([0] + [t["thr_v"].shape[0] for t in trees])
+        for i, t in enumerate(trees):
+            nodes, slots = t["nodes"], t["slots"]
+            inner = nodes[:, K.LEFT] >= 0
+            nodes[inner, K.LEFT] += node_off[i]
+            nodes[inner, K.RIGHT] += node_off[i]
+            greedy = nodes[:, K.KIND] == K.GREEDY
+            nodes[greedy, K.SLOT0] += slot_off[i]
+            nodes[greedy, K.BEST] += thr_off[i]
+            slots[:, K.S_THR0] += thr_off[i]
+        for name in _POOLS:
+            setattr(self, name, np.concatenate([t[name] for t in trees]))
+        self.perm = np.stack([t["perm"] for t in trees])
+        self.rng = np.array([t["rng"] for t in trees], dtype=np.uint64)
+        self.roots = node_off[:-1].astype(np.int64)
+        self.cursor = np.array([node_off[-1], slot_off[-1], thr_off[-1]], dtype=np.int64)
+        self.n_live_nodes = int(node_off[-1])
+        # forgetting work: nodes visited, thresholds updated, rescans, rows rescanned
+        self.work = np.zeros(4, dtype=np.int64)
+
+    def _pools(self):
+        return tuple(getattr(self, name) for name in _POOLS)
+
+    def _enlarge(self, n_nodes, n_slots, n_thr):
+        """Make room (at least doubling) for that many more nodes, slots, thresholds."""
+        for names, extra, cur in ((_NODE_POOLS, n_nodes, 0), (("slots",), n_slots, 1),
+                                  (_THR_POOLS, n_thr, 2)):
+            have = getattr(self, names[0]).shape[0]
+            need = int(self.cursor[cur]) + extra
+            if need <= have:
+                continue
+            cap = max(need, 2 * have)
+            for name in names:
+                old = getattr(self, name)
+                new = np.zeros((cap,) + old.shape[1:], dtype=old.dtype)
+                new[:have] = old
+                if name == "nodes":
+                    new[have:, K.LEFT] = new[have:, K.RIGHT] = -1
+                setattr(self, name, new)
+
+    # --------------------------------------------------------------- forgetting
+    def forget(self, X, y, alive, rows):
+        """Remove ``rows`` from every tree (marking them dead in ``alive``).
+
+        Returns how many subtrees were regrown.
+        """
+        tree_pending = np.zeros(self.roots.shape[0], dtype=np.bool_)
+        K._forget_rows(X, y, alive, rows, *self._pools(), self.perm, self.roots,
+                       self.rng, tree_pending, self.work, *self.params.forget_args())
+        n_regrown = 0
+        if tree_pending.any():
+            out = np.empty(self.nodes.shape[0], dtype=np.int64)
+            for t in np.flatnonzero(tree_pending):
+                n_pending = K._pending_nodes(self.nodes, self.roots[t], out)
+                for node in out[:n_pending].copy():
+                    self._regrow(X, y, alive, int(t), int(node))
+                    n_regrown += 1
+            self._maybe_compact()
+        return n_regrown
+
+    def _regrow(self, X, y, alive, t, node):
+        """Regrow a pending node's subtree, enlarging the pools until it fits."""
+        whole = bool(self.nodes[node, K.PENDING] == K.REGROW_NODE)
+        K._scrub_below(*self._pools(), node)
+        saved_node = (self.nodes[node].copy(), self.node_f[node].copy())
+        saved_rng, saved_cursor = self.rng[t], self.cursor.copy()
+        lo, hi = self.nodes[node, K.START], self.nodes[node, K.END]
+        n_live = int(np.count_nonzero(alive[self.perm[t, lo:hi]]))
+        room = (min(2 * n_live + 2, 1 << 20), n_live + 1, 4 * n_live + 16)
+        while True:
+            self._enlarge(*room)
+            status = K._regrow(X, y, alive, t, node, whole, *self._pools(), self.perm,
+                               self.rng, self.cursor, *self.params.args())
+            if status == K.OK:
+                return
+            # out of room: wipe the partial subtree, restore, retry with more room
+            K._scrub_below(*self._pools(), node)
+            self.nodes[node], self.node_f[node] = saved_node
+            self.rng[t], self.cursor[:] = saved_rng, saved_cursor
+            room = tuple(2 * r for r in room)
+
+    def drop_classes(self, keep):
+        """Remove class columns whose last row was forgotten (every count there is 0)."""
+        self.counts = np.ascontiguousarray(self.counts[:, keep])
+        self.thr_left = np.ascontiguousarray(self.thr_left[:, keep])
+        self.thr_at = np.ascontiguousarray(self.thr_at[:, :, keep])
+        self.params = _GrowParams(**{**self.params.__dict__, "n_classes": int(keep.sum())})
+
+    # ------------------------------------------------------------- housekeeping
+    def _maybe_compact(self):
+        if self.cursor[0] > 2 * self.n_live_nodes + 64:
+            self.compact()
+
+    def compact(self):
+        """Squeeze out abandoned pool entries and spare capacity; renumber everything."""
+        used = int(self.cursor[0])
+        keep = np.zeros(used, dtype=np.bool_)
+        K._reachable(self.nodes, self.roots, keep)
+        new_id = np.cumsum(keep) - 1
+        nodes = self.nodes[:used][keep].copy()
+        inner = nodes[:, K.LEFT] >= 0
+        nodes[inner, K.LEFT] = new_id[nodes[inner, K.LEFT]]
+        nodes[inner, K.RIGHT] = new_id[nodes[inner, K.RIGHT]]
+        greedy = nodes[:, K.KIND] == K.GREEDY
+        n_slot = np.where(greedy, nodes[:, K.NSLOT], 0)
+        new_slot0 = np.cumsum(n_slot) - n_slot
+        old_slot = (np.repeat(nodes[:, K.SLOT0] - new_slot0, n_slot)
+                    + np.arange(int(n_slot.sum())))
+        slots = self.slots[old_slot].copy()
+        n_thr = slots[:, K.S_NTHR]
+        new_thr0 = np.cumsum(n_thr) - n_thr
+        old_thr = np.repeat(slots[:, K.S_THR0] - new_thr0, n_thr) + np.arange(int(n_thr.sum()))
+        new_of_old = np.full(int(self.cursor[2]), -1, dtype=np.int64)
+        new_of_old[old_thr] = np.arange(old_thr.size)
+        nodes[greedy, K.BEST] = new_of_old[nodes[greedy, K.BEST]]
+        nodes[:, K.SLOT0] = np.where(greedy, new_slot0, 0)
+        nodes[~greedy, K.NSLOT] = 0
+        slots[:, K.S_THR0] = new_thr0
+        slots[:, K.S_CAP] = n_thr
+        self.nodes = nodes
+        self.node_f = self.node_f[:used][keep].copy()
+        self.counts = self.counts[:used][keep].copy()
+        self.slots = slots
+        for name in _THR_POOLS:
+            setattr(self, name, getattr(self, name)[old_thr].copy())
+        self.roots = new_id[self.roots].astype(np.int64)
+        self.cursor = np.array([nodes.shape[0], slots.shape[0], old_thr.size], dtype=np.int64)
+        self.n_live_nodes = nodes.shape[0]
+
+    def __getstate__(self):
+        # a pickle holds live entries only, and no row order (rebuilt on load)
+        self.compact()
+        state = dict(self.__dict__)
+        state["perm"] = self.perm.shape
+        return state
+
+    def _restore_order(self, X, alive, n_rows):
+        """Recreate ``perm`` and node ranges after unpickling."""
+        shape = self.perm
+        self.perm = np.zeros(shape, dtype=np.int32)
+        K._rebuild_order(X, alive, n_rows, self.nodes, self.node_f, self.counts,
+                         self.roots, self.perm, np.empty(n_rows, dtype=np.int64),
+                         np.zeros(self.nodes.shape[0], dtype=np.int64))
+
+    # ------------------------------------------------------------------ queries
+    def predict_proba(self, X):
+        out = np.empty((X.shape[0], self.counts.shape[1]))
+        K._predict_proba(X, self.nodes, self.node_f, self.counts, self.roots, out)
+        return out
+
+    def apply(self, X):
+        out = np.empty((X.shape[0], self.roots.shape[0]), dtype=np.int64)
+        K._apply(X, self.nodes, self.node_f, self.roots, out)
+        return out
+
+    def feature_importances(self, n_features):
+        out = np.zeros(n_features)
+        K._importances(self.nodes, self.counts, self.roots, n_features,
+                       self.params.criterion, out)
+        return out
+
+    def export_tree(self, t):
+        """Tree ``t`` in depth-first order: one tuple per node, pool layout removed.
+
+        Each tuple is ``(depth, feature, threshold, class counts)`` with feature -1
+        for leaves; two trees are the same tree exactly when their exports are equal.
+        """
+        out = []
+        stack = [int(self.roots[t])]
+        while stack:
+            node = stack.pop()
+            left, right = self.nodes[node, K.LEFT], self.nodes[node, K.RIGHT]
+            out.append((int(self.nodes[node, K.DEPTH]), int(self.nodes[node, K.FEAT]),
+                        float(self.node_f[node, K.THR]) if left >= 0 else 0.0,
+                        tuple(self.counts[node].tolist())))
+            if left >= 0:
+                stack.extend([int(right), int(left)])
+        return out

@@ -1,0 +1,999 @@
+"""numba kernels of the array-based tree core (DaRE forests; routing shared by every tree).
+
+A forest lives in a few pools shared by all its trees (see ``_forest.py``):
+
+- ``nodes`` int32 (n_nodes, N_COLS): children, split feature, depth, kind, the node's
+  feature slots, its chosen threshold slot, its range in the tree's row order,
+  a pending-rebuild flag;
+- ``node_f`` float64 (n_nodes, 3): threshold, and for random nodes the smallest and
+  largest value of the split feature among the node's rows;
+- ``counts`` int32 (n_nodes, n_classes): class counts of the node's live rows;
+- ``slots`` int32 (n_slots, 4): a greedy node's sampled feature, how many
+  thresholds it caches, where they start in the threshold pool and its capacity
+  there (a slot never needs more: deletions never add valid thresholds);
+- ``thr_v`` float32 (n_thr, 2): the two adjacent feature values a candidate
+  threshold separates; ``thr_left`` int32 (n_thr, n_classes): class counts left of
+  it; ``thr_at`` int32 (n_thr, 2, n_classes): class counts at its lower and upper
+  value (Brophy & Lowd 2021, section 4). Left counts, read on every deletion, are
+  apart from the counts at the two values, read only when the row holds one;
+- ``perm`` int32 (n_trees, n_rows): each tree's row order; a node's rows are a
+  contiguous range of it (forgotten rows stay in place until their subtree regrows).
+
+A candidate threshold of a feature sits between two adjacent distinct values of the
+node's rows and is *valid* when the rows at those two values hold more than one
+class (only valid thresholds can minimise Gini or entropy). Rows are sorted by a
+``uint64`` key packing the float32 value (order-preserving bits) and the label, so
+sorting needs no extra index array and ties break by label.
+
+Random numbers come from a per-tree splitmix64 state, so a tree's draws do not
+depend on other trees or on thread scheduling.
+"""
+
+import numpy as np
+from numba import njit
+
+# node columns
+LEFT, RIGHT, FEAT, DEPTH, KIND, SLOT0, NSLOT, BEST, START, END, PENDING = range(11)
+N_COLS = 11
+# node kinds
+LEAF, GREEDY, RANDOM = 0, 1, 2
+# node_f columns
+THR, LO, HI = 0, 1, 2
+# pending flags
+REGROW_CHILDREN, REGROW_NODE = 1, 2
+# slot columns
+S_FEAT, S_NTHR, S_THR0, S_CAP = 0, 1, 2, 3
+# cursor entries: next free node, slot, threshold
+CUR_NODE, CUR_SLOT, CUR_THR = 0, 1, 2
+# grow status
+OK, OUT_OF_ROOM = 0, -1
+
+_SIGN = np.uint32(0x80000000)
+
+
+# ----------------------------------------------------------------- random numbers
+@njit(cache=True)
+def _next_u64(rng, t):
+    """splitmix64 step on tree ``t``'s state."""
+    rng[t] += np.uint64(0x9E3779B97F4A7C15)
+    z = rng[t]
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(cache=True)
+def _uniform(rng, t):
+    """A float in [0, 1) with 53 random bits."""
+    return np.float64(_next_u64(rng, t) >> np.uint64(11)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True)
+def _randint(rng, t, n):
+    """An int in [0, n)."""
+    i = np.int64(_uniform(rng, t) * n)
+    return i if i < n else n - 1
+
+
+# ------------------------------------------------------------------ keys and scores
+@njit(cache=True)
+def _key(value, label, bits):
+    """Order-preserving uint64 key of (float32 value, label); ``bits`` is scratch."""
+    bits[0] = value
+    u = bits.view(np.uint32)[0]
+    if u & _SIGN:
+        u = ~u
+    else:
+        u = u | _SIGN
+    return (np.uint64(u) << np.uint64(32)) | np.uint64(label)
+
+
+@njit(cache=True)
+def _key_value(key, bits):
+    """Float32 value of a key made by ``_key``."""
+    u = np.uint32(key >> np.uint64(32))
+    if u & _SIGN:
+        u = u & ~_SIGN
+    else:
+        u = ~u
+    ubits = bits.view(np.uint32)
+    ubits[0] = u
+    return bits[0]
+
+
+@njit(cache=True)
+def _side_impurity(c, n, n_classes, criterion):
+    """``n`` times the Gini index (criterion 0) or entropy (1) of counts ``c``."""
+    if n == 0:
+        return 0.0
+    if criterion == 0:
+        s = 0.0
+        for j in range(n_classes):
+            s += np.float64(c[j]) * c[j]
+        return n - s / n
+    s = n * np.log(n)
+    for j in range(n_classes):
+        if c[j] > 0:
+            s -= c[j] * np.log(np.float64(c[j]))
+    return s
+
+
+@njit(cache=True)
+def _split_score(left, total, right_buf, n_classes, criterion):
+    """Weighted impurity (times n) of a split with class counts ``left`` of ``total``."""
+    n_left = 0
+    n_total = 0
+    for j in range(n_classes):
+        right_buf[j] = total[j] - left[j]
+        n_left += left[j]
+        n_total += total[j]
+    return _side_impurity(left, n_left, n_classes, criterion) + _side_impurity(
+        right_buf, n_total - n_left, n_classes, criterion
+    )
+
+
+@njit(cache=True)
+def _midpoint(v1, v2):
+    """The threshold between adjacent values, computed as scikit-learn does."""
+    thr = np.float64(v1) / 2.0 + np.float64(v2) / 2.0
+    if thr == np.inf or thr == -np.inf or thr == np.float64(v2):
+        thr = np.float64(v1)
+    return thr
+
+
+@njit(cache=True)
+def _is_pure(c, n_classes):
+    seen = 0
+    for j in range(n_classes):
+        if c[j] > 0:
+            seen += 1
+    return seen <= 1
+
+
+# -------------------------------------------------------------- sorted feature scans
+@njit(cache=True)
+def _sorted_keys(X, y, perm_t, start, end, alive, f, keys, bits):
+    """Sort the live rows of ``perm_t[start:end]`` by feature ``f``; return their count."""
+    m = 0
+    for p in range(start, end):
+        r = perm_t[p]
+        if alive[r]:
+            keys[m] = _key(X[r, f], y[r], bits)
+            m += 1
+    keys[:m].sort()
+    return m
+
+
+@njit(cache=True)
+def _candidates(keys, m, n_classes, cand, bits):
+    """Positions of valid thresholds in sorted ``keys[:m]``; return how many.
+
+    ``cand[i]`` is the index of the first key of the upper value of candidate ``i``.
+    """
+    n_cand = 0
+    g0 = 0  # start of the lower value's group
+    while g0 < m:
+        v0 = keys[g0] >> np.uint64(32)
+        g1 = g0 + 1
+        while g1 < m and (keys[g1] >> np.uint64(32)) == v0:
+            g1 += 1
+        if g1 >= m:
+            break
+        v1 = keys[g1] >> np.uint64(32)
+        g2 = g1 + 1
+        while g2 < m and (keys[g2] >> np.uint64(32)) == v1:
+            g2 += 1
+        # valid unless both groups hold one and the same label; keys sort labels
+        # within a value, so each group's smallest and largest labels are at its ends
+        mask = np.uint64(0xFFFFFFFF)
+        lab_min = min(keys[g0] & mask, keys[g1] & mask)
+        lab_max = max(keys[g1 - 1] & mask, keys[g2 - 1] & mask)
+        if lab_min != lab_max:
+            cand[n_cand] = g1
+            n_cand += 1
+        g0 = g1
+    return n_cand
+
+
+@njit(cache=True)
+def _fill_thresholds(keys, m, chosen, n_chosen, thr_v, thr_left, thr_at, t0, n_classes,
+                     bits):
+    """Write values and class counts of the candidates at sorted positions ``chosen``."""
+    mask = np.uint64(0xFFFFFFFF)
+    for i in range(n_chosen):
+        for j in range(n_classes):
+            thr_left[t0 + i, j] = 0
+            thr_at[t0 + i, 0, j] = 0
+            thr_at[t0 + i, 1, j] = 0
+    # prefix counts: each threshold's left counts extend the previous one's
+    p = 0
+    for i in range(n_chosen):
+        if i > 0:
+            for j in range(n_classes):
+                thr_left[t0 + i, j] = thr_left[t0 + i - 1, j]
+        while p < chosen[i]:
+            thr_left[t0 + i, np.int64(keys[p] & mask)] += 1
+            p += 1
+    for q in range(n_chosen):
+        b = chosen[q]
+        hi = keys[b] >> np.uint64(32)
+        lo = keys[b - 1] >> np.uint64(32)
+        p = b - 1
+        while p >= 0 and (keys[p] >> np.uint64(32)) == lo:
+            thr_at[t0 + q, 0, np.int64(keys[p] & mask)] += 1
+            p -= 1
+        p = b
+        while p < m and (keys[p] >> np.uint64(32)) == hi:
+            thr_at[t0 + q, 1, np.int64(keys[p] & mask)] += 1
+            p += 1
+        thr_v[t0 + q, 0] = _key_value(keys[b - 1], bits)
+        thr_v[t0 + q, 1] = _key_value(keys[b], bits)
+
+
+@njit(cache=True)
+def _sample_sorted(pool, n_pool, n_take, rng, t, out):
+    """``n_take`` distinct entries of ``pool[:n_pool]`` uniformly, written sorted to ``out``.
+
+    Takes all of them, in order, when ``n_take >= n_pool`` (no randomness used).
+    """
+    if n_take >= n_pool:
+        for i in range(n_pool):
+            out[i] = pool[i]
+        return n_pool
+    for i in range(n_take):  # partial Fisher-Yates
+        j = i + _randint(rng, t, n_pool - i)
+        tmp = pool[i]
+        pool[i] = pool[j]
+        pool[j] = tmp
+        out[i] = pool[i]
+    out[:n_take].sort()
+    return n_take
+
+
+@njit(cache=True)
+def _n_distinct(keys, m):
+    n = 1 if m > 0 else 0
+    for p in range(1, m):
+        if (keys[p] >> np.uint64(32)) != (keys[p - 1] >> np.uint64(32)):
+            n += 1
+    return n
+
+
+# --------------------------------------------------------------------- split choice
+@njit(cache=True)
+def _best_threshold(node, nodes, counts, slots, thr_v, thr_left, n_classes, criterion,
+                    min_samples_leaf, right_buf):
+    """Index of the threshold minimising the split score at a greedy node, or -1.
+
+    Ties break by the smaller feature index, then the smaller threshold, so the
+    choice does not depend on the order of the cache. Thresholds leaving fewer
+    than ``min_samples_leaf`` rows on a side are not eligible.
+    """
+    total = counts[node]
+    n_total = 0
+    for j in range(n_classes):
+        n_total += total[j]
+    best = -1
+    best_score = np.inf
+    best_feat = 0
+    best_v = np.float32(0.0)
+    s0 = nodes[node, SLOT0]
+    for s in range(s0, s0 + nodes[node, NSLOT]):
+        f = slots[s, S_FEAT]
+        t0 = slots[s, S_THR0]
+        for ti in range(t0, t0 + slots[s, S_NTHR]):
+            left = thr_left[ti]
+            n_left = 0
+            for j in range(n_classes):
+                n_left += left[j]
+            if n_left < min_samples_leaf or n_total - n_left < min_samples_leaf:
+                continue
+            score = _split_score(left, total, right_buf, n_classes, criterion)
+            v = thr_v[ti, 0]
+            if (best < 0 or score < best_score
+                    or (score == best_score and (f < best_feat
+                                                 or (f == best_feat and v < best_v)))):
+                best, best_score, best_feat, best_v = ti, score, f, v
+    return best
+
+
+# --------------------------------------------------------------------------- growing
+@njit(cache=True)
+def _partition(X, perm_t, start, end, alive, f, thr):
+    """Reorder ``perm_t[start:end]``: live rows with x <= thr, live rows above, dead rows.
+
+    Returns (end of the left block, end of the live rows).
+    """
+    live_end = start
+    for p in range(start, end):
+        r = perm_t[p]
+        if alive[r]:
+            perm_t[p] = perm_t[live_end]
+            perm_t[live_end] = r
+            live_end += 1
+    mid = start
+    for p in range(start, live_end):
+        r = perm_t[p]
+        if X[r, f] <= thr:
+            perm_t[p] = perm_t[mid]
+            perm_t[mid] = r
+            mid += 1
+    return mid, live_end
+
+
+@njit(cache=True)
+def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots, thr_v,
+          thr_left, thr_at, perm, rng, cursor, max_depth, min_samples_split,
+          min_samples_leaf, k, max_features, topd, criterion, n_classes):
+    """Grow node ``root`` (already allocated) and its subtree from its live rows.
+
+    New nodes, feature slots and thresholds are taken at ``cursor``. Returns
+    ``OUT_OF_ROOM`` as soon as a pool is full (the caller restores the cursor and
+    the random state, enlarges the pools and grows again), else ``OK``.
+    """
+    n_features = X.shape[1]
+    perm_t = perm[t]
+    m_all = max(end - start, 1)
+    keys = np.empty(m_all, dtype=np.uint64)
+    cand = np.empty(m_all, dtype=np.int64)
+    chosen = np.empty(min(max(k, 1), m_all), dtype=np.int64)
+    order = np.empty(n_features, dtype=np.int64)
+    right_buf = np.empty(n_classes, dtype=np.int32)
+    bits = np.empty(1, dtype=np.float32)
+    stack = np.empty((2 * m_all + 2, 4), dtype=np.int64)
+    stack[0, 0], stack[0, 1], stack[0, 2], stack[0, 3] = root, depth, start, end
+    top = 1
+    n_nodes_cap = nodes.shape[0]
+    n_slots_cap = slots.shape[0]
+    n_thr_cap = thr_v.shape[0]
+    while top > 0:
+        top -= 1
+        node, d, lo, hi = stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3]
+        # live rows first, and the node's class counts
+        live_end = lo
+        for p in range(lo, hi):
+            r = perm_t[p]
+            if alive[r]:
+                perm_t[p] = perm_t[live_end]
+                perm_t[live_end] = r
+                live_end += 1
+        for j in range(n_classes):
+            counts[node, j] = 0
+        for p in range(lo, live_end):
+            counts[node, y[perm_t[p]]] += 1
+        m = live_end - lo
+        nodes[node, LEFT] = -1
+        nodes[node, RIGHT] = -1
+        nodes[node, FEAT] = -1
+        nodes[node, DEPTH] = d
+        nodes[node, KIND] = LEAF
+        nodes[node, NSLOT] = 0
+        nodes[node, SLOT0] = 0
+        nodes[node, BEST] = -1
+        nodes[node, START] = lo
+        nodes[node, END] = hi
+        nodes[node, PENDING] = 0
+        node_f[node, THR] = 0.0
+        node_f[node, LO] = 0.0
+        node_f[node, HI] = 0.0
+        if (d >= max_depth or m < min_samples_split or m < 2 * min_samples_leaf
+                or _is_pure(counts[node], n_classes)):
+            continue
+        if cursor[CUR_NODE] + 2 > n_nodes_cap:
+            return OUT_OF_ROOM
+        f_split = -1
+        thr = 0.0
+        if d < topd:
+            # random node: a feature uniformly among the non-constant ones, a
+            # threshold uniformly in [min, max) of its values
+            n_ok = 0
+            for f in range(n_features):
+                vmin = np.inf
+                vmax = -np.inf
+                for p in range(lo, live_end):
+                    v = X[perm_t[p], f]
+                    vmin = min(vmin, v)
+                    vmax = max(vmax, v)
+                if vmax > vmin:
+                    order[n_ok] = f
+                    n_ok += 1
+            if n_ok == 0:
+                continue
+            f_split = order[_randint(rng, t, n_ok)]
+            vmin = np.inf
+            vmax = -np.inf
+            for p in range(lo, live_end):
+                v = X[perm_t[p], f_split]
+                vmin = min(vmin, v)
+                vmax = max(vmax, v)
+            thr = vmin + _uniform(rng, t) * (vmax - vmin)
+            if thr >= vmax:
+                thr = vmin
+            nodes[node, KIND] = RANDOM
+            node_f[node, LO] = vmin
+            node_f[node, HI] = vmax
+        else:
+            # greedy node: up to max_features non-constant features (all, in index
+            # order, when max_features >= n_features), k valid thresholds each
+            s0 = cursor[CUR_SLOT]
+            t_start = cursor[CUR_THR]
+            n_slot = 0
+            for f in range(n_features):
+                order[f] = f
+            sample = max_features < n_features
+            for i in range(n_features):
+                if n_slot >= max_features:
+                    break
+                if sample:
+                    j = i + _randint(rng, t, n_features - i)
+                    tmp = order[i]
+                    order[i] = order[j]
+                    order[j] = tmp
+                f = order[i]
+                mk = _sorted_keys(X, y, perm_t, lo, live_end, alive, f, keys, bits)
+                if _n_distinct(keys, mk) < 2:
+                    continue
+                n_cand = _candidates(keys, mk, n_classes, cand, bits)
+                n_take = min(k, n_cand)
+                s = s0 + n_slot
+                t0 = cursor[CUR_THR]
+                if s >= n_slots_cap or t0 + n_take > n_thr_cap:
+                    return OUT_OF_ROOM
+                n_take = _sample_sorted(cand, n_cand, k, rng, t, chosen)
+                slots[s, S_FEAT] = f
+                slots[s, S_NTHR] = n_take
+                slots[s, S_THR0] = t0
+                slots[s, S_CAP] = n_take
+                _fill_thresholds(keys, mk, chosen, n_take, thr_v, thr_left, thr_at, t0,
+                                 n_classes, bits)
+                cursor[CUR_THR] = t0 + n_take
+                n_slot += 1
+            nodes[node, SLOT0] = s0
+            nodes[node, NSLOT] = n_slot
+            best = _best_threshold(node, nodes, counts, slots, thr_v, thr_left, n_classes,
+                                   criterion, min_samples_leaf, right_buf)
+            if best < 0:
+                _scrub_slots(nodes, slots, thr_v, thr_left, thr_at, node)
+                nodes[node, NSLOT] = 0
+                nodes[node, SLOT0] = 0
+                cursor[CUR_THR] = t_start
+                continue
+            cursor[CUR_SLOT] = s0 + n_slot
+            f_split = slots[_slot_of(nodes, slots, node, best), S_FEAT]
+            thr = _midpoint(thr_v[best, 0], thr_v[best, 1])
+            nodes[node, KIND] = GREEDY
+            nodes[node, BEST] = best
+        mid, live_end = _partition(X, perm_t, lo, hi, alive, f_split, thr)
+        left = cursor[CUR_NODE]
+        right = left + 1
+        cursor[CUR_NODE] += 2
+        nodes[node, FEAT] = f_split
+        nodes[node, LEFT] = left
+        nodes[node, RIGHT] = right
+        node_f[node, THR] = thr
+        stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3] = right, d + 1, mid, live_end
+        top += 1
+        stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3] = left, d + 1, lo, mid
+        top += 1
+    return OK
+
+
+@njit(cache=True)
+def _slot_of(nodes, slots, node, ti):
+    """The feature slot of the node that holds threshold ``ti``."""
+    s0 = nodes[node, SLOT0]
+    for s in range(s0, s0 + nodes[node, NSLOT]):
+        if slots[s, S_THR0] <= ti < slots[s, S_THR0] + slots[s, S_CAP]:
+            return s
+    return -1
+
+
+@njit(cache=True)
+def _regrow(X, y, alive, t, node, whole, nodes, node_f, counts, slots, thr_v, thr_left,
+            thr_at, perm, rng, cursor, max_depth, min_samples_split, min_samples_leaf, k,
+            max_features, topd, criterion, n_classes):
+    """Regrow a pending node: both subtrees under its (re)chosen split, or the whole node."""
+    lo, hi = nodes[node, START], nodes[node, END]
+    d = nodes[node, DEPTH]
+    if whole:
+        _scrub_slots(nodes, slots, thr_v, thr_left, thr_at, node)
+        return _grow(X, y, alive, t, node, d, lo, hi, nodes, node_f, counts, slots, thr_v,
+                     thr_left, thr_at, perm, rng, cursor, max_depth, min_samples_split,
+                     min_samples_leaf, k, max_features, topd, criterion, n_classes)
+    if cursor[CUR_NODE] + 2 > nodes.shape[0]:
+        return OUT_OF_ROOM
+    mid, live_end = _partition(X, perm[t], lo, hi, alive, nodes[node, FEAT],
+                               node_f[node, THR])
+    left = cursor[CUR_NODE]
+    cursor[CUR_NODE] += 2
+    nodes[node, LEFT] = left
+    nodes[node, RIGHT] = left + 1
+    nodes[node, PENDING] = 0
+    status = _grow(X, y, alive, t, left, d + 1, lo, mid, nodes, node_f, counts, slots,
+                   thr_v, thr_left, thr_at, perm, rng, cursor, max_depth,
+                   min_samples_split, min_samples_leaf, k, max_features, topd, criterion,
+                   n_classes)
+    if status != OK:
+        return status
+    return _grow(X, y, alive, t, left + 1, d + 1, mid, live_end, nodes, node_f, counts,
+                 slots, thr_v, thr_left, thr_at, perm, rng, cursor, max_depth,
+                 min_samples_split, min_samples_leaf, k, max_features, topd, criterion,
+                 n_classes)
+
+
+@njit(cache=True)
+def _pending_nodes(nodes, root, out):
+    """Pending nodes reachable from ``root`` without passing another pending node."""
+    stack = np.empty(64, dtype=np.int64)
+    stack[0] = root
+    top = 1
+    n_out = 0
+    while top > 0:
+        top -= 1
+        node = stack[top]
+        if nodes[node, PENDING]:
+            out[n_out] = node
+            n_out += 1
+            continue
+        if nodes[node, LEFT] >= 0:
+            if top + 2 > stack.shape[0]:
+                bigger = np.empty(2 * stack.shape[0], dtype=np.int64)
+                bigger[:top] = stack[:top]
+                stack = bigger
+            stack[top] = nodes[node, LEFT]
+            stack[top + 1] = nodes[node, RIGHT]
+            top += 2
+    return n_out
+
+
+# ------------------------------------------------------------------------ forgetting
+@njit(cache=True)
+def _rescan_slot(X, y, perm_t, node, nodes, alive, s, k, n_classes, slots, thr_v,
+                 thr_left, thr_at, rng, t, keys, cand, chosen, kept, bits):
+    """Bring slot ``s`` of a greedy node back to a valid sample after rows left.
+
+    Cached thresholds keep their place between the surviving neighbouring values
+    (re-anchored, as a refit would place them); those no longer valid, or merged
+    into another, are dropped and replaced by thresholds drawn uniformly among the
+    valid ones not cached (DaRE's resampling rule). Returns the number of distinct
+    values left (< 2: the feature is constant here now), or -1 if the slot lacks
+    room (cannot happen: deletions never add valid thresholds; kept as a guard).
+    """
+    f = slots[s, S_FEAT]
+    m = _sorted_keys(X, y, perm_t, nodes[node, START], nodes[node, END], alive, f, keys,
+                     bits)
+    n_distinct = _n_distinct(keys, m)
+    if n_distinct < 2:
+        return n_distinct
+    n_cand = _candidates(keys, m, n_classes, cand, bits)
+    # map each cached threshold to the candidate that now separates its values
+    n_kept = 0
+    t0 = slots[s, S_THR0]
+    for q in range(slots[s, S_NTHR]):
+        key_v2 = _key(thr_v[t0 + q, 1], 0, bits)
+        a, b = 0, m  # first key whose value >= v2: the old upper value or its successor
+        while a < b:
+            h = (a + b) // 2
+            if keys[h] < key_v2:
+                a = h + 1
+            else:
+                b = h
+        if a == 0 or a == m:
+            continue  # no surviving value on one side: the threshold is gone
+        c0, c1 = 0, n_cand  # is boundary ``a`` a valid candidate?
+        while c0 < c1:
+            h = (c0 + c1) // 2
+            if cand[h] < a:
+                c0 = h + 1
+            else:
+                c1 = h
+        if c0 < n_cand and cand[c0] == a:
+            dup = False
+            for i in range(n_kept):
+                if kept[i] == c0:
+                    dup = True
+            if not dup:
+                kept[n_kept] = c0
+                n_kept += 1
+    n_want = min(k, n_cand)
+    if n_want > slots[s, S_CAP]:
+        return -1
+    kept[:n_kept].sort()
+    n_free = 0  # candidates not kept, to draw replacements from (cand has room)
+    i = 0
+    for c in range(n_cand):
+        if i < n_kept and kept[i] == c:
+            i += 1
+            continue
+        cand[n_cand + n_free] = c
+        n_free += 1
+    n_new = _sample_sorted(cand[n_cand:], n_free, n_want - n_kept, rng, t, kept[n_kept:])
+    total = n_kept + n_new
+    kept[:total].sort()
+    for i in range(total):
+        chosen[i] = cand[kept[i]]
+    slots[s, S_NTHR] = total
+    _fill_thresholds(keys, m, chosen, total, thr_v, thr_left, thr_at, t0, n_classes, bits)
+    for ti in range(t0 + total, t0 + slots[s, S_CAP]):
+        _zero_threshold(thr_v, thr_left, thr_at, ti)
+    return n_distinct
+
+
+@njit(cache=True)
+def _forget_rows(X, y, alive, rows, nodes, node_f, counts, slots, thr_v, thr_left, thr_at,
+                 perm, roots, rng, tree_pending, work, k, min_samples_split,
+                 min_samples_leaf, criterion, n_classes):
+    """Remove ``rows`` from every tree, one row at a time, marking each dead in ``alive``.
+
+    Walks each row's path top-down updating class counts and cached threshold
+    statistics. A node that must now stop becomes a leaf; a greedy node whose best
+    split changed, or a random node whose threshold left its data's range, gets the
+    new split and is flagged pending (``REGROW_CHILDREN``); a node whose split or
+    sampled feature became constant is flagged ``REGROW_NODE`` (drawn afresh).
+    ``tree_pending[t]`` tells the caller to regrow tree ``t``'s pending nodes
+    (``_regrow``). Descent stops at pending nodes: their subtrees are regrown from
+    the live rows anyway. ``work`` counts [nodes visited, cached thresholds
+    updated, feature rescans, rows rescanned].
+    """
+    n_trees = roots.shape[0]
+    scratch = perm.shape[1]
+    keys = np.empty(0, dtype=np.uint64)
+    cand = np.empty(0, dtype=np.int64)
+    kept = np.empty(0, dtype=np.int64)
+    chosen = np.empty(0, dtype=np.int64)
+    right_buf = np.empty(n_classes, dtype=np.int32)
+    bits = np.empty(1, dtype=np.float32)
+    for r in rows:
+        alive[r] = False
+        lab = y[r]
+        for t in range(n_trees):
+            perm_t = perm[t]
+            node = roots[t]
+            while True:
+                work[0] += 1
+                c = counts[node]
+                c[lab] -= 1
+                kind = nodes[node, KIND]
+                if kind == LEAF:
+                    break
+                if nodes[node, PENDING] == REGROW_NODE:
+                    break
+                m = 0
+                for j in range(n_classes):
+                    m += c[j]
+                if (m < min_samples_split or m < 2 * min_samples_leaf
+                        or _is_pure(c, n_classes)):
+                    _make_leaf(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node)
+                    break
+                if kind == RANDOM:
+                    f = nodes[node, FEAT]
+                    x = X[r, f]
+                    if x <= node_f[node, LO] or x >= node_f[node, HI]:
+                        vmin = np.inf
+                        vmax = -np.inf
+                        for p in range(nodes[node, START], nodes[node, END]):
+                            rr = perm_t[p]
+                            if alive[rr]:
+                                v = X[rr, f]
+                                vmin = min(vmin, v)
+                                vmax = max(vmax, v)
+                        node_f[node, LO] = vmin
+                        node_f[node, HI] = vmax
+                        if vmax <= vmin:
+                            nodes[node, PENDING] = REGROW_NODE
+                            tree_pending[t] = True
+                            break
+                        thr = node_f[node, THR]
+                        if thr < vmin or thr >= vmax:
+                            # uniform on the old range, conditioned on the new one
+                            thr = vmin + _uniform(rng, t) * (vmax - vmin)
+                            if thr >= vmax:
+                                thr = vmin
+                            node_f[node, THR] = thr
+                            nodes[node, PENDING] = REGROW_CHILDREN
+                            tree_pending[t] = True
+                    if nodes[node, PENDING]:
+                        break
+                    node = nodes[node, LEFT] if x <= node_f[node, THR] else nodes[node, RIGHT]
+                    continue
+                # greedy node: update every cached threshold with this row
+                s0 = nodes[node, SLOT0]
+                regrow_node = False
+                for s in range(s0, s0 + nodes[node, NSLOT]):
+                    f = slots[s, S_FEAT]
+                    x = X[r, f]
+                    t0 = slots[s, S_THR0]
+                    n_thr = slots[s, S_NTHR]
+                    work[1] += n_thr
+                    dirty = False
+                    for ti in range(t0, t0 + n_thr):
+                        if x <= thr_v[ti, 0]:
+                            thr_left[ti, lab] -= 1
+                            if x == thr_v[ti, 0]:
+                                thr_at[ti, 0, lab] -= 1
+                                dirty = dirty or not _still_valid(thr_at, ti, n_classes)
+                        elif x == thr_v[ti, 1]:
+                            thr_at[ti, 1, lab] -= 1
+                            dirty = dirty or not _still_valid(thr_at, ti, n_classes)
+                    if dirty:
+                        if keys.shape[0] == 0:
+                            keys = np.empty(scratch, dtype=np.uint64)
+                            cand = np.empty(2 * scratch, dtype=np.int64)
+                            kept = np.empty(scratch, dtype=np.int64)
+                            chosen = np.empty(scratch, dtype=np.int64)
+                        work[2] += 1
+                        work[3] += nodes[node, END] - nodes[node, START]
+                        if _rescan_slot(X, y, perm_t, node, nodes, alive, s, k, n_classes,
+                                        slots, thr_v, thr_left, thr_at, rng, t, keys, cand,
+                                        chosen, kept, bits) < 2:
+                            # the feature became constant here: a refit samples
+                            # among the others, so the node is drawn afresh
+                            regrow_node = True
+                            break
+                if regrow_node:
+                    nodes[node, PENDING] = REGROW_NODE
+                    tree_pending[t] = True
+                    break
+                best = _best_threshold(node, nodes, counts, slots, thr_v, thr_left,
+                                       n_classes, criterion, min_samples_leaf, right_buf)
+                if best < 0:
+                    _make_leaf(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node)
+                    break
+                f_best = slots[_slot_of(nodes, slots, node, best), S_FEAT]
+                old_thr = node_f[node, THR]
+                same = (f_best == nodes[node, FEAT]
+                        and thr_v[best, 0] <= old_thr < thr_v[best, 1])
+                nodes[node, BEST] = best
+                nodes[node, FEAT] = f_best
+                node_f[node, THR] = _midpoint(thr_v[best, 0], thr_v[best, 1])
+                if not same:
+                    nodes[node, PENDING] = REGROW_CHILDREN
+                    tree_pending[t] = True
+                if nodes[node, PENDING]:
+                    break
+                # the row sits where the old threshold sent it (the new one may
+                # have moved past its value, which no remaining row holds)
+                if X[r, f_best] <= old_thr:
+                    node = nodes[node, LEFT]
+                else:
+                    node = nodes[node, RIGHT]
+
+
+@njit(cache=True)
+def _still_valid(thr_at, ti, n_classes):
+    """A cached threshold is still a valid candidate: both values present, >1 class."""
+    n1 = 0
+    n2 = 0
+    seen = 0
+    for j in range(n_classes):
+        a = thr_at[ti, 0, j]
+        b = thr_at[ti, 1, j]
+        n1 += a
+        n2 += b
+        if a + b > 0:
+            seen += 1
+    return n1 > 0 and n2 > 0 and seen > 1
+
+
+# --------------------------------------------------------------------- scrubbing
+@njit(cache=True)
+def _zero_threshold(thr_v, thr_left, thr_at, ti):
+    thr_v[ti, 0] = 0.0
+    thr_v[ti, 1] = 0.0
+    thr_left[ti, :] = 0
+    thr_at[ti, :, :] = 0
+
+
+@njit(cache=True)
+def _scrub_slots(nodes, slots, thr_v, thr_left, thr_at, node):
+    """Zero a node's feature slots and every threshold they hold room for."""
+    s0 = nodes[node, SLOT0]
+    for s in range(s0, s0 + nodes[node, NSLOT]):
+        for ti in range(slots[s, S_THR0], slots[s, S_THR0] + slots[s, S_CAP]):
+            _zero_threshold(thr_v, thr_left, thr_at, ti)
+        slots[s, :] = 0
+
+
+@njit(cache=True)
+def _make_leaf(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node):
+    """Turn a decision node into a leaf, scrubbing its subtree and cached thresholds."""
+    _scrub_below(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node)
+    _scrub_slots(nodes, slots, thr_v, thr_left, thr_at, node)
+    node_f[node, :] = 0.0
+    nodes[node, KIND] = LEAF
+    nodes[node, LEFT] = -1
+    nodes[node, RIGHT] = -1
+    nodes[node, FEAT] = -1
+    nodes[node, NSLOT] = 0
+    nodes[node, SLOT0] = 0
+    nodes[node, BEST] = -1
+    nodes[node, PENDING] = 0
+
+
+@njit(cache=True)
+def _scrub_below(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node):
+    """Zero every node strictly below ``node`` and the thresholds they cached.
+
+    Called before a subtree is dropped or regrown, so that no value of a forgotten
+    row survives in abandoned pool entries.
+    """
+    if nodes[node, LEFT] < 0:
+        return
+    stack = np.empty(64, dtype=np.int64)
+    stack[0] = nodes[node, LEFT]
+    stack[1] = nodes[node, RIGHT]
+    top = 2
+    while top > 0:
+        top -= 1
+        nd = stack[top]
+        if nodes[nd, LEFT] >= 0:
+            if top + 2 > stack.shape[0]:
+                bigger = np.empty(2 * stack.shape[0], dtype=np.int64)
+                bigger[:top] = stack[:top]
+                stack = bigger
+            stack[top] = nodes[nd, LEFT]
+            stack[top + 1] = nodes[nd, RIGHT]
+            top += 2
+        _scrub_slots(nodes, slots, thr_v, thr_left, thr_at, nd)
+        nodes[nd, :] = 0
+        nodes[nd, LEFT] = -1
+        nodes[nd, RIGHT] = -1
+        node_f[nd, :] = 0.0
+        counts[nd, :] = 0
+
+
+# ------------------------------------------------------------------------ prediction
+@njit(cache=True)
+def _route(nodes, node_f, root, x):
+    """The leaf that row ``x`` reaches from ``root``."""
+    node = root
+    while nodes[node, LEFT] >= 0:
+        if x[nodes[node, FEAT]] <= node_f[node, THR]:
+            node = nodes[node, LEFT]
+        else:
+            node = nodes[node, RIGHT]
+    return node
+
+
+@njit(cache=True, nogil=True)
+def _predict_proba(X, nodes, node_f, counts, roots, out):
+    """Mean over trees of the class fractions of the leaf each row reaches.
+
+    Tree by tree, so that one tree's nodes stay in cache while every row walks it.
+    """
+    n_classes = counts.shape[1]
+    n_trees = roots.shape[0]
+    inv = 1.0 / n_trees
+    out[:, :] = 0.0
+    for t in range(n_trees):
+        root = roots[t]
+        for i in range(X.shape[0]):
+            leaf = _route(nodes, node_f, root, X[i])
+            n = 0
+            for j in range(n_classes):
+                n += counts[leaf, j]
+            w = inv / n
+            for j in range(n_classes):
+                out[i, j] += counts[leaf, j] * w
+
+
+@njit(cache=True)
+def _apply(X, nodes, node_f, roots, out):
+    """Leaf reached by each row in each tree."""
+    for t in range(roots.shape[0]):
+        for i in range(X.shape[0]):
+            out[i, t] = _route(nodes, node_f, roots[t], X[i])
+
+
+# --------------------------------------------------------------------- housekeeping
+@njit(cache=True)
+def _reachable(nodes, roots, keep_node):
+    """Mark every node reachable from a root; return how many."""
+    n = 0
+    stack = np.empty(64, dtype=np.int64)
+    for t in range(roots.shape[0]):
+        stack[0] = roots[t]
+        top = 1
+        while top > 0:
+            top -= 1
+            node = stack[top]
+            keep_node[node] = True
+            n += 1
+            if nodes[node, LEFT] >= 0:
+                if top + 2 > stack.shape[0]:
+                    bigger = np.empty(2 * stack.shape[0], dtype=np.int64)
+                    bigger[:top] = stack[:top]
+                    stack = bigger
+                stack[top] = nodes[node, LEFT]
+                stack[top + 1] = nodes[node, RIGHT]
+                top += 2
+    return n
+
+
+@njit(cache=True)
+def _rebuild_order(X, alive, n_rows, nodes, node_f, counts, roots, perm, leaf_of, fill):
+    """Rebuild every tree's row order and node ranges from its structure.
+
+    Routes each live row to its leaf, then lays nodes out depth first, each over
+    the contiguous range of its leaves' rows (used after unpickling: the row order
+    is not stored).
+    """
+    n_classes = counts.shape[1]
+    stack = np.empty((64, 2), dtype=np.int64)
+    for t in range(roots.shape[0]):
+        for r in range(n_rows):
+            leaf_of[r] = _route(nodes, node_f, roots[t], X[r]) if alive[r] else -1
+        # depth-first: a node's range starts where the previous leaf's ended
+        stack[0, 0], stack[0, 1] = roots[t], 0
+        top = 1
+        pos = 0
+        while top > 0:
+            top -= 1
+            node, phase = stack[top, 0], stack[top, 1]
+            if phase == 1:
+                nodes[node, END] = pos
+                continue
+            nodes[node, START] = pos
+            if nodes[node, LEFT] < 0:
+                n = 0
+                for j in range(n_classes):
+                    n += counts[node, j]
+                fill[node] = pos
+                pos += n
+                nodes[node, END] = pos
+                continue
+            if top + 3 > stack.shape[0]:
+                bigger = np.empty((2 * stack.shape[0], 2), dtype=np.int64)
+                bigger[:top] = stack[:top]
+                stack = bigger
+            stack[top, 0], stack[top, 1] = node, 1
+            stack[top + 1, 0], stack[top + 1, 1] = nodes[node, RIGHT], 0
+            stack[top + 2, 0], stack[top + 2, 1] = nodes[node, LEFT], 0
+            top += 3
+        for r in range(n_rows):
+            leaf = leaf_of[r]
+            if leaf >= 0:
+                perm[t, fill[leaf]] = r
+                fill[leaf] += 1
+
+
+@njit(cache=True)
+def _importances(nodes, counts, roots, n_features, criterion, out):
+    """Mean decrease in impurity per feature, as scikit-learn's forests compute it."""
+    n_classes = counts.shape[1]
+    tree_imp = np.zeros(n_features)
+    stack = np.empty(64, dtype=np.int64)
+    for t in range(roots.shape[0]):
+        tree_imp[:] = 0.0
+        stack[0] = roots[t]
+        top = 1
+        while top > 0:
+            top -= 1
+            node = stack[top]
+            left = nodes[node, LEFT]
+            if left < 0:
+                continue
+            right = nodes[node, RIGHT]
+            n, nl, nr = 0, 0, 0
+            for j in range(n_classes):
+                n += counts[node, j]
+                nl += counts[left, j]
+                nr += counts[right, j]
+            tree_imp[nodes[node, FEAT]] += (
+                _side_impurity(counts[node], n, n_classes, criterion)
+                - _side_impurity(counts[left], nl, n_classes, criterion)
+                - _side_impurity(counts[right], nr, n_classes, criterion))
+            if top + 2 > stack.shape[0]:
+                bigger = np.empty(2 * stack.shape[0], dtype=np.int64)
+                bigger[:top] = stack[:top]
+                stack = bigger
+            stack[top] = left
+            stack[top + 1] = right
+            top += 2
+        total = tree_imp.sum()
+        if total > 0:  # trees that are a single leaf are left out, as in scikit-learn
+            for f in range(n_features):
+                out[f] += tree_imp[f] / total
+    total = out.sum()
+    if total > 0:
+        out /= total
