@@ -370,6 +370,22 @@ def test_disk_checkpoints_match_memory_and_are_purged(tmp_path):
     assert _files(tmp_path) == []
 
 
+def test_forgetting_a_zero_weight_row_keeps_identical_disk_checkpoints(tmp_path):
+    X, y = _data()
+    w = np.ones(len(y))
+    w[5] = 0.0  # trains nothing: its shard's checkpoints come out identical
+    kw = dict(n_shards=3, n_slices=3, random_state=0)
+    on_disk = SISAClassifier(GaussianNB(), checkpoint_dir=tmp_path, **kw)
+    on_disk.fit(X, y, sample_weight=w)
+    before = {p.name for p in _files(tmp_path)}
+    on_disk.partial_forget(5)
+    assert {p.name for p in _files(tmp_path)} == before
+    on_disk.partial_forget([6, 7])
+    in_memory = SISAClassifier(GaussianNB(), **kw).fit(X, y, sample_weight=w)
+    in_memory.partial_forget([5, 6, 7])
+    assert_same_model(on_disk, in_memory, X)
+
+
 def test_changed_or_missing_checkpoint_refuses_and_changes_nothing(tmp_path):
     X, y = _data()
     model = SISAClassifier(GaussianNB(), n_shards=2, n_slices=3, checkpoint_dir=tmp_path,

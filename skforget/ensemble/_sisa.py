@@ -443,11 +443,13 @@ class _BaseSISA(ForgetMixin, MetaEstimatorMixin, BaseEstimator):
         for r, blob in enumerate(checkpoints, start=start):
             digest = hashlib.sha256(blob).hexdigest()
             name = f"shard{k:04d}-slice{r:04d}-{digest[:20]}.pkl"
+            names.append((name, digest))
+            if (root / name).exists():
+                continue  # the same checkpoint (e.g. a zero-weight row was forgotten)
             tmp = root / f".{name}.{uuid.uuid4().hex}.tmp"
             tmp.write_bytes(blob)
             os.replace(tmp, root / name)
             written.append(root / name)
-            names.append((name, digest))
         return names
 
     def _load(self, k, r):
@@ -778,8 +780,9 @@ class SISAClassifier(ClassifierMixin, _BaseSISA):
         for est in models:
             if self.aggregation == "vote":
                 pred = np.asarray(est.predict(X))
-                cols = np.searchsorted(self.classes_, pred)
-                total[np.arange(X.shape[0]), cols] += 1.0
+                known = np.isin(pred, self.classes_)  # e.g. a net pinned to a lost class
+                cols = np.searchsorted(self.classes_, pred[known])
+                total[np.flatnonzero(known), cols] += 1.0
             else:
                 proba = np.asarray(est.predict_proba(X), dtype=np.float64)
                 labels = np.asarray(est.classes_)
