@@ -59,6 +59,7 @@ _NOT_STATE = ("skforget.__main__", "skforget.serve")
 # types that skforget models hold and skops does not trust by default
 _NEEDED_TYPES = frozenset({
     f"{sp.csr_matrix.__module__}.{sp.csr_matrix.__qualname__}",  # a retained sparse X
+    "numpy.dtype",  # e.g. a transformer's output dtype; built from a stored array's dtype
 })
 _MODULE_NAME = re.compile(r"skforget(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
 
@@ -431,6 +432,7 @@ class RecordIndex:
         self._row = {}
         self.n_rows = 0
         self.kind = None
+        self._state = None  # what __getstate__ built, until the next change
         self.extend(record_ids)
 
     # -------------------------------------------------------------- in
@@ -465,6 +467,7 @@ class RecordIndex:
         self._row.update(zip(ids, rows.tolist()))
         self.n_rows += len(ids)
         self.kind = kind
+        self._state = None
         return rows
 
     def _checked(self, record_ids):
@@ -556,8 +559,8 @@ class RecordIndex:
         """
         for rid in _as_list(record_ids):
             key = _key(rid)
-            if key is not None:
-                self._row.pop(key, None)
+            if key is not None and self._row.pop(key, None) is not None:
+                self._state = None  # it held the id
 
     def forget(self, model, record_ids):
         """Forget records from ``model`` and drop their ids, all or nothing.
@@ -605,6 +608,7 @@ class RecordIndex:
         """
         new = RecordIndex()
         new._row, new.n_rows, new.kind = dict(self._row), self.n_rows, self.kind
+        new._state = self._state  # never modified, only replaced: safe to share
         return new
 
     def __len__(self):
@@ -621,19 +625,23 @@ class RecordIndex:
 
     # ------------------------------------------------------------ pickle
     def __getstate__(self):
-        # plain arrays (no Python objects), in row order: what skops stores best
-        rows = np.fromiter(self._row.values(), dtype=np.int64, count=len(self._row))
-        order = np.argsort(rows, kind="stable")
-        state = {"kind": self.kind, "n_rows": self.n_rows, "rows": rows[order]}
-        if self.kind == "str":
-            encoded = [rid.encode("utf-8") for rid in self._row]
-            lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
-            state["id_lengths"] = lengths[order]
-            state["id_bytes"] = np.frombuffer(
-                b"".join(encoded[i] for i in order), dtype=np.uint8
-            ).copy()
-        else:
-            state["ids"] = np.fromiter(self._row, dtype=np.int64, count=len(self._row))[order]
+        # plain arrays (no Python objects), in row order: what skops stores
+        # best. The dict keeps ids in row order (numbers only grow, and
+        # forgetting only removes), so no sort is needed. Built once per
+        # change: a save calls this more than once.
+        state = self._state
+        if state is None:
+            ids, n = list(self._row), len(self._row)
+            state = {"kind": self.kind, "n_rows": self.n_rows,
+                     "rows": np.fromiter(self._row.values(), dtype=np.int64, count=n)}
+            if self.kind == "str":
+                # one UTF-8 text and each id's length in code points
+                state["id_lengths"] = np.fromiter(map(len, ids), dtype=np.int64, count=n)
+                state["id_text"] = np.frombuffer(
+                    "".join(ids).encode("utf-8", "surrogatepass"), dtype=np.uint8).copy()
+            else:
+                state["ids"] = np.fromiter(ids, dtype=np.int64, count=n)
+            self._state = state
         return state
 
     def __setstate__(self, state):
@@ -641,19 +649,24 @@ class RecordIndex:
         rows = np.asarray(state["rows"], dtype=np.int64)
         if kind == "str":
             lengths = np.asarray(state["id_lengths"], dtype=np.int64)
-            blob = np.asarray(state["id_bytes"], dtype=np.uint8).tobytes()
-            if lengths.shape != rows.shape or (lengths < 0).any() or lengths.sum() != len(blob):
-                raise ValueError("Corrupt RecordIndex state: id lengths and bytes disagree.")
+            try:
+                text = np.asarray(state["id_text"], dtype=np.uint8).tobytes().decode(
+                    "utf-8", "surrogatepass")
+            except UnicodeDecodeError:
+                raise ValueError("Corrupt RecordIndex state: ids are not UTF-8.") from None
+            if lengths.shape != rows.shape or (lengths < 0).any() or lengths.sum() != len(text):
+                raise ValueError("Corrupt RecordIndex state: id lengths and text disagree.")
             ends = np.cumsum(lengths).tolist()
-            starts = [0] + ends[:-1]
-            ids = [blob[a:b].decode("utf-8") for a, b in zip(starts, ends)]
+            ids = [text[a:b] for a, b in zip([0] + ends[:-1], ends)]
         elif kind in ("int", None):
             ids = np.asarray(state.get("ids", ()), dtype=np.int64).tolist()
         else:
             raise ValueError(f"Corrupt RecordIndex state: unknown kind {kind!r}.")
-        if len(ids) != rows.shape[0] or (rows.size and (rows.min() < 0 or rows.max() >= n_rows)):
+        if len(ids) != rows.shape[0] or (rows.size and (rows[0] < 0 or rows[-1] >= n_rows)):
             raise ValueError("Corrupt RecordIndex state: rows out of range.")
+        if (np.diff(rows) <= 0).any():
+            raise ValueError("Corrupt RecordIndex state: rows not strictly increasing.")
         row = dict(zip(ids, rows.tolist()))
-        if len(row) != len(ids) or np.unique(rows).size != rows.size:
-            raise ValueError("Corrupt RecordIndex state: repeated ids or rows.")
-        self._row, self.n_rows, self.kind = row, n_rows, kind
+        if len(row) != len(ids):
+            raise ValueError("Corrupt RecordIndex state: repeated ids.")
+        self._row, self.n_rows, self.kind, self._state = row, n_rows, kind, None

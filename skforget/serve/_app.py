@@ -4,6 +4,7 @@ FastAPI is imported when an application is built, so that this module (and
 :mod:`skforget.serve`) imports without the ``serve`` extra.
 """
 
+import asyncio
 import hmac
 import logging
 import time
@@ -57,6 +58,47 @@ async def _plain(send, status, body):
                 "headers": [(b"content-type", b"text/plain"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})
+
+
+class _Batcher:
+    """Answers the prediction requests that arrive together with one model call.
+
+    A request waits for the event loop's next turn; every request that
+    reached the batcher by then is answered by one
+    :meth:`~skforget.serve.ForgetService.predict_batch` call, from one model
+    version. Under load this spreads the estimator's fixed cost per call
+    (input validation) over many requests; alone, a request waits one loop
+    turn.
+    """
+
+    def __init__(self, service):
+        self.service = service
+        self.waiting = []
+
+    async def predict(self, X, proba):
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        if not self.waiting:
+            loop.call_soon(self._flush)
+        self.waiting.append((X, proba, future))
+        result = await future
+        if isinstance(result, ServiceError):
+            raise result
+        return result
+
+    def _flush(self):
+        batch, self.waiting = self.waiting, []
+        try:
+            results = self.service.predict_batch([(X, proba) for X, proba, _ in batch])
+        except Exception as exc:  # noqa: BLE001 - every waiting request learns of it
+            results = [exc] * len(batch)
+        for (_, _, future), result in zip(batch, results):
+            if future.done():  # the client went away
+                continue
+            if isinstance(result, Exception) and not isinstance(result, ServiceError):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
 
 
 class _Unauthorized(ServiceError):
@@ -140,12 +182,15 @@ def create_app(service, *, token=None, max_body_bytes=MAX_BODY_BYTES):
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         return JSONResponse(exc.detail, status_code=exc.status, headers=headers)
 
+    batcher = _Batcher(service)
+
     @app.post("/predict")
     async def predict(body: PredictRequest):
         """Predictions for the rows, all from one model version."""
         # in the event loop: a small model answers faster than a thread hop;
         # the result holds only JSON types, so it skips jsonable_encoder
-        return JSONResponse(service.predict(body.rows, proba=body.proba))
+        X = service.check_rows(body.rows, body.proba)
+        return JSONResponse(await batcher.predict(X, body.proba))
 
     @app.post("/forget", dependencies=[Depends(authorised)])
     async def forget(body: ForgetRequest):

@@ -1,5 +1,6 @@
 """The durable deletion journal: an SQLite database beside the model file."""
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -99,8 +100,13 @@ class Journal:
             return cur.lastrowid
 
     def mark_applied(self, seq, rows, model_version, guarantee, forgotten_ids, note=None):
-        """Record that request ``seq`` produced ``model_version``."""
-        with self._lock, self._db:
+        """Record that request ``seq`` produced ``model_version``.
+
+        Committed without waiting for the disk (``synchronous=NORMAL``): the
+        next :meth:`append` syncs it, and if a crash loses it first, the model
+        file says which entry it includes (the service marks it again).
+        """
+        with self._lock, self._relaxed(), self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "UPDATE deletions SET status = 'applied', rows = ?, model_version = ?, "
@@ -112,6 +118,14 @@ class Journal:
                 "INSERT OR REPLACE INTO forgotten (record_key, seq) VALUES (?, ?)",
                 [(record_key(rid), seq) for rid in forgotten_ids],
             )
+
+    @contextlib.contextmanager
+    def _relaxed(self):
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield
+        finally:
+            self._db.execute("PRAGMA synchronous=FULL")
 
     def mark_refused(self, seq, reason):
         """Record that the estimator refused request ``seq`` (nothing changed)."""

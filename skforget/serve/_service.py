@@ -3,6 +3,7 @@
 Nothing here knows about HTTP; :mod:`skforget.serve._app` maps it to routes.
 """
 
+import contextlib
 import copy
 import json
 import logging
@@ -259,21 +260,65 @@ class ForgetService:
             ``model_version``, ``predictions`` and, if asked,
             ``probabilities`` and ``classes``.
         """
-        current = self._current  # one read: the whole answer comes from it
-        model = current.model
+        (result,) = self.predict_batch([(self.check_rows(rows, proba), proba)])
+        if isinstance(result, ServiceError):
+            raise result
+        return result
+
+    def check_rows(self, rows, proba=False):
+        """Validate a prediction request; return its rows as a float64 matrix."""
+        model = self._current.model
         if not hasattr(model, "n_features_in_"):
             raise NotReady("The model has forgotten every row; it has nothing to predict with.")
-        X = _as_matrix(rows, model.n_features_in_, getattr(model, "feature_names_in_", None))
         if proba and not hasattr(model, "predict_proba"):
             raise BadRequest(f"{type(model).__name__} has no predict_proba.")
+        return _as_matrix(rows, model.n_features_in_, getattr(model, "feature_names_in_", None))
+
+    def predict_batch(self, requests):
+        """Answer several validated requests with one model call, from one version.
+
+        Parameters
+        ----------
+        requests : list of (ndarray, bool)
+            Each request's rows (from :meth:`check_rows`) and whether it asks
+            for probabilities.
+
+        Returns
+        -------
+        results : list of dict or ServiceError
+            One per request: its answer, or the error it alone caused.
+        """
+        current = self._current  # one read: every answer comes from this version
+        model = current.model
+        if not hasattr(model, "n_features_in_"):
+            return [NotReady("The model has forgotten every row.")] * len(requests)
+        proba = any(p for _, p in requests)
+        if proba and not hasattr(model, "predict_proba"):
+            return [self.predict_batch([r])[0] for r in requests] if len(requests) > 1 \
+                else [BadRequest(f"{type(model).__name__} has no predict_proba.")]
+        X = requests[0][0] if len(requests) == 1 else np.concatenate([x for x, _ in requests])
+        named = hasattr(model, "feature_names_in_")
         try:
-            if hasattr(model, "feature_names_in_"):  # the rows come as plain lists
-                with warnings.catch_warnings():
+            with warnings.catch_warnings() if named else contextlib.nullcontext():
+                if named:  # rows come as plain lists, even to a model fitted with names
                     warnings.filterwarnings("ignore", message="X does not have valid feature")
-                    return _predict(model, X, proba, current.number)
-            return _predict(model, X, proba, current.number)
+                predictions = model.predict(X).tolist()
+                probabilities = model.predict_proba(X).tolist() if proba else None
         except ValueError as exc:
-            raise BadRequest(str(exc)) from exc
+            if len(requests) > 1:  # find whose rows the model refuses
+                return [self.predict_batch([r])[0] for r in requests]
+            return [BadRequest(str(exc))]
+        classes = model.classes_.tolist() if proba else None
+        results, start = [], 0
+        for x, wants_proba in requests:
+            stop = start + x.shape[0]
+            out = {"model_version": current.number, "predictions": predictions[start:stop]}
+            if wants_proba:
+                out["probabilities"] = probabilities[start:stop]
+                out["classes"] = classes
+            results.append(out)
+            start = stop
+        return results
 
     def health(self):
         """What is being served: model, version, counts."""
@@ -402,14 +447,6 @@ class ForgetService:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
-
-
-def _predict(model, X, proba, number):
-    out = {"model_version": number, "predictions": model.predict(X).tolist()}
-    if proba:
-        out["probabilities"] = model.predict_proba(X).tolist()
-        out["classes"] = model.classes_.tolist()
-    return out
 
 
 def _guarantee(model):
