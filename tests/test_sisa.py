@@ -472,3 +472,18 @@ def test_adult_sgd_ensemble_is_accurate_and_forgets_exactly():
     model.partial_forget([0, 1000, 2999])
     keep = _keep(3000, [0, 1000, 2999])
     assert_same_model(model, clone(model).fit(X[:3000][keep], y[:3000][keep]), X[3000:])
+
+
+def test_fit_only_classifier_waits_for_two_classes():
+    X, y = _data(n=60)
+    # shard 0: slice 0 holds only class 0, slice 1 the other classes
+    assignment = np.column_stack([np.zeros(60, dtype=int), (y != 0).astype(int)])
+    model = SISAClassifier(LinearSVC(), n_shards=1, n_slices=2, random_state=0)
+    model.fit(X, y, assignment=assignment)
+    _, trained, _ = pickle.loads(model._checkpoints[0][0])
+    assert not trained  # LinearSVC.fit refuses one class: slice 0 trained nothing
+    np.testing.assert_array_equal(model.estimators_[0].classes_, [0, 1, 2])
+    gone = np.flatnonzero(y != 0)[:3]
+    model.partial_forget(gone)
+    keep = _keep(60, gone)
+    assert_same_model(model, clone(model).fit(X[keep], y[keep], assignment=assignment[keep]), X)

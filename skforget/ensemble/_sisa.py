@@ -150,7 +150,11 @@ class _SingleClass:
 
 
 def _train_step(est, method, X, y, w, classes):
-    """One slice's training; returns whether the model was trained."""
+    """One slice's training; returns whether the model was trained.
+
+    ``classes`` (classifiers: the shard's labels) goes to ``partial_fit``; a
+    classifier trained with ``fit`` waits until its rows hold two classes.
+    """
     kwargs = {} if w is None else {"sample_weight": w}
     if method == "partial_fit":
         if classes is not None:
@@ -399,7 +403,6 @@ class _BaseSISA(ForgetMixin, MetaEstimatorMixin, BaseEstimator):
         trained nothing and keeps no checkpoints).
         """
         seqs = _shard_seeds(spec["entropy"], spec["n_shards"])
-        partial = spec["method"] == "partial_fit"
         results, tasks, slots = [None] * len(shards), [], []
         X = registry.X
         for i, (k, start) in enumerate(zip(shards, starts)):
@@ -420,7 +423,7 @@ class _BaseSISA(ForgetMixin, MetaEstimatorMixin, BaseEstimator):
             w = registry.weights[rows] if spec["weighted"] else None
             tasks.append(delayed(_train_shard)(
                 spec["base"], seqs[k], X[rows], y, w, slice_of[rows],
-                labels if self._is_clf and partial else None, spec["n_slices"],
+                labels if self._is_clf else None, spec["n_slices"],
                 spec["cumulative"], spec["method"], start, checkpoint))
             slots.append((i, labels, start))
         if tasks:
