@@ -1,4 +1,4 @@
-"""Pipeline and ColumnTransformer: forgetting equals scikit-learn's pipeline refitted on the rest."""
+"""Pipeline and ColumnTransformer: forgetting equals sklearn's pipeline refitted on the rest."""
 
 import pickle
 import time

@@ -1,6 +1,5 @@
 """ColumnTransformer that forgets."""
 
-import copy
 
 import numpy as np
 import scipy.sparse as sp

@@ -17,7 +17,7 @@ import copy
 
 import numpy as np
 
-from skforget.base import ForgetMixin, _named, _RowRegistry, _grown
+from skforget.base import ForgetMixin, _grown, _named, _RowRegistry
 
 
 class ForgetPlan:
