@@ -292,7 +292,11 @@ def guarded(tmp_path_factory, data):
 
 @pytest.mark.parametrize("body, status, message", [
     ({"rows": [[1.0, 2.0]]}, 422, "30 features"),
-    ({"rows": [["a"] * 30]}, 422, "rows"),
+    ({"rows": [["a"] * 30]}, 422, "numbers only"),
+    ({"rows": [[True] * 30]}, 422, "numbers only"),
+    ({"rows": [[None] * 30]}, 422, "numbers only"),
+    ({"rows": [[1.0] * 30], "proba": "yes"}, 422, "proba"),
+    ({"rows": "nope"}, 422, "rows"),
     ({"rows": []}, 422, "rows"),
     ({"rows": [[1.0] * 30, [1.0] * 29]}, 422, "30 features"),
     ({"rows": [{"a": 1.0}]}, 422, "without feature names"),
@@ -453,3 +457,47 @@ def test_stale_temporary_files_are_deleted_on_start(model_file):
     stale.write_bytes(struct.pack("<d", CANARY))  # an interrupted save of an old version
     ForgetService(model_file).close()
     assert not stale.exists()
+
+
+def test_openapi_documents_every_route(guarded):
+    status, schema = guarded.request("GET", "/openapi.json")
+    assert status == 200
+    assert set(schema["paths"]) == {"/predict", "/forget", "/audit", "/health"}
+    body = schema["paths"]["/predict"]["post"]["requestBody"]["content"]["application/json"]
+    assert set(body["schema"]["properties"]) == {"rows", "proba"}
+
+
+def test_one_bad_request_in_a_batch_fails_alone(model_file, data):
+    X = data[0]
+    service = ForgetService(model_file)
+    nan_row = X[:1].copy()
+    nan_row[0, 3] = np.nan
+    results = service.predict_batch([(X[:2], True), (nan_row, False), (X[2:3], False)])
+    assert isinstance(results[1], BadRequest) and "NaN" in str(results[1])
+    local = GaussianNB().fit(*data[:2])
+    np.testing.assert_allclose(results[0]["probabilities"], local.predict_proba(X[:2]),
+                               rtol=1e-12)
+    assert results[2]["predictions"] == local.predict(X[2:3]).tolist()
+    service.close()
+
+
+def test_failed_save_leaves_the_deletion_journaled_then_applied(model_file, data, monkeypatch):
+    import skforget.serve._service as service_module
+
+    service = ForgetService(model_file)
+    real_dump = service_module.dump
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(service_module, "dump", full_disk)
+    with pytest.raises(service_module.NotApplied, match="receipt 1") as err:
+        service.forget(["patient-0010"])
+    assert err.value.status == 503
+    assert service.health()["model_version"] == 0  # predictions still see version 0
+    monkeypatch.setattr(service_module, "dump", real_dump)
+    receipt = service.forget(["patient-0003"])  # applies receipt 1 first, then 2
+    assert receipt["receipt"] == 2 and receipt["model_version"] == 2
+    assert [r["model_version"] for r in service.audit()["receipts"]] == [1, 2]
+    service.close()
+    assert_identical(load(model_file)["model"], _forgotten_locally(data, [10], [3]))

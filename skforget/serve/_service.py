@@ -10,6 +10,7 @@ import logging
 import os
 import signal
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 
@@ -67,6 +68,12 @@ class Refused(ServiceError):
 
 
 class NotReady(ServiceError):
+    status = 503
+
+
+class NotApplied(ServiceError):
+    """Journaled, but saving the new version failed: applied with the next deletion."""
+
     status = 503
 
 
@@ -392,7 +399,14 @@ class ForgetService:
                     already_forgotten={str(k): v for k, v in forgotten.items()},
                 )
             seq = self.journal.append(ids, request_id)
-            self._drain()
+            try:
+                self._drain()
+            except OSError as exc:
+                logger.error("deletion %d journaled, not applied yet: %s", seq, exc)
+                raise NotApplied(
+                    f"Deletion journaled as receipt {seq} but not applied yet ({exc}); it "
+                    "will be applied before the next deletion, or on restart.",
+                    receipt=seq) from exc
             entry = self.journal.get(seq)
         if entry["status"] == "refused":
             raise Refused(entry["note"], receipt=seq)
@@ -409,6 +423,7 @@ class ForgetService:
 
     def _apply(self, entry):
         self._crash_at("after_journal")
+        started = time.perf_counter()
         seq, ids = entry["seq"], json.loads(entry["record_ids"])
         current = self._current
         rows, absent = current.index.lookup(ids)
@@ -422,13 +437,18 @@ class ForgetService:
                 return receipt(self.journal.get(seq))
         new = _Version(model, index, current.number + 1, seq)
         self._crash_at("after_apply")
+        applied = time.perf_counter()
         dump({"model": new.model, "record_ids": new.index, "version": new.number,
               "journal_seq": seq, "journal_id": self.journal.journal_id,
               "last_rows": rows.astype(np.int64)}, self.model_path)
         self._crash_at("after_persist")
         self._current = new  # predictions switch to the new version here
+        saved = time.perf_counter()
         note = f"not in the model when applied: {absent}" if absent else None
         self.journal.mark_applied(seq, rows, new.number, _guarantee(model), ids, note=note)
+        logger.info("deletion %d: %d row(s) forgotten, version %d; apply %.1f ms, save %.1f ms, "
+                    "mark %.1f ms", seq, rows.size, new.number, (applied - started) * 1e3,
+                    (saved - applied) * 1e3, (time.perf_counter() - saved) * 1e3)
         return receipt(self.journal.get(seq))
 
     def _crash_at(self, point):
@@ -508,6 +528,9 @@ def _as_matrix(rows, n_features, feature_names):
             got = f"{len(row)} values" if isinstance(row, (list, tuple)) else repr(row)[:40]
             raise BadRequest(f"Each row must have {n_features} features; row {i} has {got}.")
     try:
-        return np.asarray(rows, dtype=np.float64)
-    except (ValueError, TypeError) as exc:
-        raise BadRequest(f"rows must hold numbers only ({exc}).") from None
+        X = np.array(rows)
+    except (ValueError, TypeError, OverflowError):
+        X = np.array([[None]])
+    if X.dtype.kind not in "iuf":  # strings, booleans, nulls, nested lists
+        raise BadRequest("Rows must hold numbers only.")
+    return X.astype(np.float64, copy=False)
