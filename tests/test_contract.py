@@ -4,7 +4,7 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skforget.cluster import KMeans
-from skforget.ensemble import SISAClassifier, SISARegressor
+from skforget.ensemble import DaREForestClassifier, SISAClassifier, SISARegressor
 from skforget.linear_model import (
     LinearRegression,
     LogisticRegression,
@@ -44,6 +44,8 @@ ESTIMATORS = [
     LogisticRegression(forget_mode="certified", random_state=0, sigma=10.0, epsilon=10.0),
     KMeans(n_clusters=3, random_state=0),
     KMeans(n_clusters=3, random_state=0, forget_algorithm="divide_conquer", n_leaves=4),
+    # randomness switched off: forgetting must give the refit node for node
+    DaREForestClassifier(n_estimators=3, max_features=None, k=10_000, random_state=0),
     StandardScaler(),
     StandardScaler(with_mean=False),
     MinMaxScaler(),

@@ -12,6 +12,7 @@ from sklearn.datasets import load_breast_cancer, load_iris, load_wine
 from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.tree import DecisionTreeClassifier
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skforget.ensemble import DaREForestClassifier
 from skforget.ensemble import _kernels as K
@@ -40,8 +41,8 @@ def _load(name, n, seed=0):
 # ------------------------------------------------------------------ invariants
 def _score(left, total, criterion):
     """The kernel's own score (same arithmetic, so exact ties stay ties)."""
-    left, total = left.astype(np.int32), total.astype(np.int32)
-    return K._split_score(left, total, np.empty_like(total), len(total), criterion)
+    left, total = left.astype(np.int32)[None, :], total.astype(np.int32)[None, :]
+    return K._split_score(left, 0, total, 0, total.shape[1], criterion)
 
 
 def _candidates(values, labels):
@@ -319,3 +320,9 @@ def test_bad_input_is_refused_clearly():
         model.partial_forget([3]).partial_forget([3])
     with pytest.raises(ValueError, match="out of range"):
         model.partial_forget([150])
+
+
+@parametrize_with_checks([DaREForestClassifier(n_estimators=5, random_state=0),
+                          DaREForestClassifier(n_estimators=5, topd=2, k=3, random_state=0)])
+def test_sklearn_checks_with_sampling_on(estimator, check):
+    check(estimator)

@@ -173,18 +173,20 @@ class DaREForestClassifier(ForgetMixin, ClassifierMixin, BaseEstimator):
             The fitted forest.
         """
         X_in = X
-        X, y = validate_data(self, X, y, dtype=np.float32, order="C")
+        # column-major: growing gathers one feature over many rows
+        X, y = validate_data(self, X, y, dtype=np.float32, order="F")
         check_classification_targets(y)
         classes, codes = np.unique(y, return_inverse=True)
         registry = _RowRegistry(True)
         registry.append(X, codes, np.ones(X.shape[0]), owned=_owned(X, X_in))
         self._rows = registry
         self.classes_ = classes
+        self._fixed_classes = False
         self.n_regrown_ = 0
         self._grow_all(self._tree_seeds())
         return self
 
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, classes=None):
         """Add rows and regrow every tree on all remaining rows.
 
         New rows continue the numbering. Regrowing costs as much as ``fit``;
@@ -196,24 +198,45 @@ class DaREForestClassifier(ForgetMixin, ClassifierMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
             New rows.
         y : array-like of shape (n_samples,)
-            Their labels; new classes are added to ``classes_``.
+            Their labels.
+        classes : array-like of shape (n_classes,), default=None
+            Every class the model will know, on the first call (as in
+            scikit-learn's incremental estimators); ``classes_`` then stays
+            fixed, even when forgetting removes a class's last row. Without
+            it, ``classes_`` is the set of labels of the remaining rows.
 
         Returns
         -------
         self : object
             The updated forest.
         """
-        if "_rows" not in self.__dict__:
-            return self.fit(X, y)
-        X, y = validate_data(self, X, y, dtype=np.float32, order="C", reset=False)
+        first = "_rows" not in self.__dict__
+        X, y = validate_data(self, X, y, dtype=np.float32, order="F", reset=first)
         check_classification_targets(y)
-        classes = np.union1d(self.classes_, np.unique(y))
+        if first:
+            self._fixed_classes = classes is not None
+            known = np.unique(y) if classes is None else np.unique(classes)
+            self._rows = _RowRegistry(True)
+            self.classes_ = known[:0]
+            self.n_regrown_ = 0
+        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+            raise ValueError(
+                f"classes={np.unique(classes).tolist()} differs from the classes given "
+                f"on the first call, {self.classes_.tolist()}.")
+        else:
+            known = np.unique(y)
+        if self._fixed_classes:
+            unknown = np.setdiff1d(np.unique(y), self.classes_ if not first else known)
+            if unknown.size:
+                raise ValueError(f"Labels {unknown.tolist()} are not in classes.")
+        new_classes = np.union1d(self.classes_, known)
         registry = self._rows
-        new_code_of_old = np.searchsorted(classes, self.classes_)
-        registry.append(X, np.searchsorted(classes, y), np.ones(X.shape[0]))
+        new_code_of_old = np.searchsorted(new_classes, self.classes_)
+        registry.append(X, np.searchsorted(new_classes, y), np.ones(X.shape[0]))
         registry.remap_codes(new_code_of_old, stop=registry.n - X.shape[0])
-        self.classes_ = classes
-        self._grow_all(self._forest.rng.copy())
+        self.classes_ = new_classes
+        seeds = self._tree_seeds() if first else self._forest.rng.copy()
+        self._grow_all(seeds)
         return self
 
     # ------------------------------------------------------------------ growing
@@ -248,6 +271,7 @@ class DaREForestClassifier(ForgetMixin, ClassifierMixin, BaseEstimator):
 
     def _grow_all(self, seeds):
         reg = self._rows
+        reg.X = np.asfortranarray(reg.X)
         forest = _Forest(self._params(self.n_features_in_))
         forest.grow(reg.X, reg.codes, reg.alive, seeds, n_jobs=self.n_jobs,
                     verbose=self.verbose)
@@ -260,7 +284,7 @@ class DaREForestClassifier(ForgetMixin, ClassifierMixin, BaseEstimator):
         reg.scrub(idx)
         root_counts = self._forest.counts[self._forest.roots[0]]
         keep = root_counts > 0
-        if not keep.all():
+        if not keep.all() and not self._fixed_classes:
             self._forest.drop_classes(keep)
             reg.drop_classes(keep)
             self.classes_ = self.classes_[keep]
@@ -268,7 +292,13 @@ class DaREForestClassifier(ForgetMixin, ClassifierMixin, BaseEstimator):
     def __setstate__(self, state):
         super().__setstate__(state)
         if "_forest" in state:
-            reg = self._rows
+            reg, forest = self._rows, self._forest
+            # loaded arrays may be read-only (memory-mapped); forgetting writes
+            for obj in (reg, forest):
+                for name, value in vars(obj).items():
+                    if isinstance(value, np.ndarray) and not value.flags.writeable:
+                        setattr(obj, name, value.copy())
+            reg.X = np.asfortranarray(reg.X)
             self._forest._restore_order(reg.X, reg.alive, reg.n)
 
     def _check_forget_X(self, X):

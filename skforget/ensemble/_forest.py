@@ -129,8 +129,9 @@ class _Forest:
         self.roots = node_off[:-1].astype(np.int64)
         self.cursor = np.array([node_off[-1], slot_off[-1], thr_off[-1]], dtype=np.int64)
         self.n_live_nodes = int(node_off[-1])
-        # forgetting work: nodes visited, thresholds updated, rescans, rows rescanned
-        self.work = np.zeros(4, dtype=np.int64)
+        # forgetting work: nodes visited, thresholds updated, rescans, rows
+        # rescanned, subtrees regrown
+        self.work = np.zeros(5, dtype=np.int64)
 
     def _pools(self):
         return tuple(getattr(self, name) for name in _POOLS)
@@ -161,37 +162,21 @@ class _Forest:
         tree_pending = np.zeros(self.roots.shape[0], dtype=np.bool_)
         K._forget_rows(X, y, alive, rows, *self._pools(), self.perm, self.roots,
                        self.rng, tree_pending, self.work, *self.params.forget_args())
-        n_regrown = 0
-        if tree_pending.any():
-            out = np.empty(self.nodes.shape[0], dtype=np.int64)
-            for t in np.flatnonzero(tree_pending):
-                n_pending = K._pending_nodes(self.nodes, self.roots[t], out)
-                for node in out[:n_pending].copy():
-                    self._regrow(X, y, alive, int(t), int(node))
-                    n_regrown += 1
-            self._maybe_compact()
-        return n_regrown
-
-    def _regrow(self, X, y, alive, t, node):
-        """Regrow a pending node's subtree, enlarging the pools until it fits."""
-        whole = bool(self.nodes[node, K.PENDING] == K.REGROW_NODE)
-        K._scrub_below(*self._pools(), node)
-        saved_node = (self.nodes[node].copy(), self.node_f[node].copy())
-        saved_rng, saved_cursor = self.rng[t], self.cursor.copy()
-        lo, hi = self.nodes[node, K.START], self.nodes[node, K.END]
-        n_live = int(np.count_nonzero(alive[self.perm[t, lo:hi]]))
-        room = (min(2 * n_live + 2, 1 << 20), n_live + 1, 4 * n_live + 16)
+        if not tree_pending.any():
+            return 0
+        before = int(self.work[4])
+        room = (1024, 256, 4096)
         while True:
             self._enlarge(*room)
-            status = K._regrow(X, y, alive, t, node, whole, *self._pools(), self.perm,
-                               self.rng, self.cursor, *self.params.args())
-            if status == K.OK:
-                return
-            # out of room: wipe the partial subtree, restore, retry with more room
-            K._scrub_below(*self._pools(), node)
-            self.nodes[node], self.node_f[node] = saved_node
-            self.rng[t], self.cursor[:] = saved_rng, saved_cursor
-            room = tuple(2 * r for r in room)
+            status = K._regrow_pending(X, y, alive, *self._pools(), self.perm, self.roots,
+                                       self.rng, self.cursor, tree_pending, self.work,
+                                       *self.params.args())
+            if status != K.OUT_OF_ROOM:
+                break
+            # the subtree that did not fit is still pending; earlier ones are done
+            room = tuple(4 * r for r in room)
+        self._maybe_compact()
+        return int(self.work[4]) - before
 
     def drop_classes(self, keep):
         """Remove class columns whose last row was forgotten (every count there is 0)."""

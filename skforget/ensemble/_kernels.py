@@ -30,7 +30,9 @@ depend on other trees or on thread scheduling.
 """
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
 
 # node columns
 LEFT, RIGHT, FEAT, DEPTH, KIND, SLOT0, NSLOT, BEST, START, END, PENDING = range(11)
@@ -76,11 +78,32 @@ def _randint(rng, t, n):
 
 
 # ------------------------------------------------------------------ keys and scores
+@intrinsic
+def _f32_to_u32(typingctx, x):
+    """Reinterpret a float32's bits as a uint32 (no array round trip)."""
+    sig = types.uint32(types.float32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+
+    return sig, codegen
+
+
+@intrinsic
+def _u32_to_f32(typingctx, x):
+    """Reinterpret a uint32's bits as a float32."""
+    sig = types.float32(types.uint32)
+
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+
+    return sig, codegen
+
+
 @njit(cache=True)
 def _key(value, label, bits):
-    """Order-preserving uint64 key of (float32 value, label); ``bits`` is scratch."""
-    bits[0] = value
-    u = bits.view(np.uint32)[0]
+    """Order-preserving uint64 key of (float32 value, label) (``bits``: unused)."""
+    u = _f32_to_u32(np.float32(value))
     if u & _SIGN:
         u = ~u
     else:
@@ -90,15 +113,13 @@ def _key(value, label, bits):
 
 @njit(cache=True)
 def _key_value(key, bits):
-    """Float32 value of a key made by ``_key``."""
+    """Float32 value of a key made by ``_key`` (``bits``: unused)."""
     u = np.uint32(key >> np.uint64(32))
     if u & _SIGN:
         u = u & ~_SIGN
     else:
         u = ~u
-    ubits = bits.view(np.uint32)
-    ubits[0] = u
-    return bits[0]
+    return _u32_to_f32(u)
 
 
 @njit(cache=True)
@@ -119,17 +140,46 @@ def _side_impurity(c, n, n_classes, criterion):
 
 
 @njit(cache=True)
-def _split_score(left, total, right_buf, n_classes, criterion):
-    """Weighted impurity (times n) of a split with class counts ``left`` of ``total``."""
+def _split_score(thr_left, ti, counts, node, n_classes, criterion):
+    """Weighted impurity (times n) of splitting node ``node`` at threshold ``ti``.
+
+    Reads the counts in place (no array views in the hot loop); the left side
+    is computed first, then the right, always in the same order, so equal
+    splits score bit-for-bit equal.
+    """
     n_left = 0
-    n_total = 0
+    n_right = 0
+    s_left = 0.0
+    s_right = 0.0
+    if criterion == 0:
+        for j in range(n_classes):
+            a = thr_left[ti, j]
+            b = counts[node, j] - a
+            n_left += a
+            n_right += b
+            s_left += np.float64(a) * a
+            s_right += np.float64(b) * b
+        score = 0.0
+        if n_left > 0:
+            score += n_left - s_left / n_left
+        if n_right > 0:
+            score += n_right - s_right / n_right
+        return score
     for j in range(n_classes):
-        right_buf[j] = total[j] - left[j]
-        n_left += left[j]
-        n_total += total[j]
-    return _side_impurity(left, n_left, n_classes, criterion) + _side_impurity(
-        right_buf, n_total - n_left, n_classes, criterion
-    )
+        a = thr_left[ti, j]
+        b = counts[node, j] - a
+        n_left += a
+        n_right += b
+        if a > 0:
+            s_left += a * np.log(np.float64(a))
+        if b > 0:
+            s_right += b * np.log(np.float64(b))
+    score = 0.0
+    if n_left > 0:
+        score += n_left * np.log(n_left) - s_left
+    if n_right > 0:
+        score += n_right * np.log(n_right) - s_right
+    return score
 
 
 @njit(cache=True)
@@ -142,17 +192,71 @@ def _midpoint(v1, v2):
 
 
 @njit(cache=True)
-def _is_pure(c, n_classes):
+def _node_size(counts, node, n_classes):
+    n = 0
+    for j in range(n_classes):
+        n += counts[node, j]
+    return n
+
+
+@njit(cache=True)
+def _is_pure(counts, node, n_classes):
     seen = 0
     for j in range(n_classes):
-        if c[j] > 0:
+        if counts[node, j] > 0:
             seen += 1
     return seen <= 1
 
 
 # -------------------------------------------------------------- sorted feature scans
+_RADIX_MIN = 256  # below this many keys, quicksort is faster
+_DIGIT_BITS = 11  # three 11-bit digits cover a key's 32 value bits
+
+
 @njit(cache=True)
-def _sorted_keys(X, y, perm_t, start, end, alive, f, keys, bits):
+def _radix_sort(keys, m, buf, hist):
+    """Sort ``keys[:m]`` by their value bits (the upper 32), in place.
+
+    LSD radix sort with three 11-bit digits, skipping digits that all keys share
+    (coded features leave most of them constant). Labels (the lower bits) keep
+    no order within a value; the scans never rely on it. ``buf`` (at least
+    ``m``) and ``hist`` (3 x 2048) are scratch.
+    """
+    if m < _RADIX_MIN:
+        keys[:m].sort()
+        return
+    mask = np.uint64((1 << _DIGIT_BITS) - 1)
+    hist[:, :] = 0
+    for i in range(m):
+        v = keys[i] >> np.uint64(32)
+        hist[0, np.int64(v & mask)] += 1
+        hist[1, np.int64((v >> np.uint64(_DIGIT_BITS)) & mask)] += 1
+        hist[2, np.int64(v >> np.uint64(2 * _DIGIT_BITS))] += 1
+    src = keys
+    dst = buf
+    for d in range(3):
+        h = hist[d]
+        first = np.int64((src[0] >> np.uint64(32 + d * _DIGIT_BITS)) & mask)
+        if h[first] == m:
+            continue  # every key has this digit
+        total = 0
+        for v in range(1 << _DIGIT_BITS):  # exclusive prefix sums
+            c = h[v]
+            h[v] = total
+            total += c
+        shift = np.uint64(32 + d * _DIGIT_BITS)
+        for i in range(m):
+            key = src[i]
+            v = np.int64((key >> shift) & mask)
+            dst[h[v]] = key
+            h[v] += 1
+        src, dst = dst, src
+    if src is not keys:
+        keys[:m] = src[:m]
+
+
+@njit(cache=True)
+def _sorted_keys(X, y, perm_t, start, end, alive, f, keys, bits, buf, hist):
     """Sort the live rows of ``perm_t[start:end]`` by feature ``f``; return their count."""
     m = 0
     for p in range(start, end):
@@ -160,38 +264,45 @@ def _sorted_keys(X, y, perm_t, start, end, alive, f, keys, bits):
         if alive[r]:
             keys[m] = _key(X[r, f], y[r], bits)
             m += 1
-    keys[:m].sort()
+    _radix_sort(keys, m, buf, hist)
     return m
 
 
 @njit(cache=True)
 def _candidates(keys, m, n_classes, cand, bits):
-    """Positions of valid thresholds in sorted ``keys[:m]``; return how many.
+    """Positions of valid thresholds in ``keys[:m]`` (sorted by value); return how many.
 
     ``cand[i]`` is the index of the first key of the upper value of candidate ``i``.
+    A candidate is valid unless every row at its two values has one same label.
     """
+    mask = np.uint64(0xFFFFFFFF)
     n_cand = 0
-    g0 = 0  # start of the lower value's group
-    while g0 < m:
-        v0 = keys[g0] >> np.uint64(32)
-        g1 = g0 + 1
-        while g1 < m and (keys[g1] >> np.uint64(32)) == v0:
-            g1 += 1
-        if g1 >= m:
-            break
+    # label range of the current group
+    g0 = 0
+    v0 = keys[0] >> np.uint64(32) if m > 0 else np.uint64(0)
+    lab_min0 = keys[0] & mask if m > 0 else np.uint64(0)
+    lab_max0 = lab_min0
+    p = 1
+    while p < m and (keys[p] >> np.uint64(32)) == v0:
+        lab = keys[p] & mask
+        lab_min0 = min(lab_min0, lab)
+        lab_max0 = max(lab_max0, lab)
+        p += 1
+    while p < m:
+        g1 = p
         v1 = keys[g1] >> np.uint64(32)
-        g2 = g1 + 1
-        while g2 < m and (keys[g2] >> np.uint64(32)) == v1:
-            g2 += 1
-        # valid unless both groups hold one and the same label; keys sort labels
-        # within a value, so each group's smallest and largest labels are at its ends
-        mask = np.uint64(0xFFFFFFFF)
-        lab_min = min(keys[g0] & mask, keys[g1] & mask)
-        lab_max = max(keys[g1 - 1] & mask, keys[g2 - 1] & mask)
-        if lab_min != lab_max:
+        lab_min1 = keys[g1] & mask
+        lab_max1 = lab_min1
+        p += 1
+        while p < m and (keys[p] >> np.uint64(32)) == v1:
+            lab = keys[p] & mask
+            lab_min1 = min(lab_min1, lab)
+            lab_max1 = max(lab_max1, lab)
+            p += 1
+        if min(lab_min0, lab_min1) != max(lab_max0, lab_max1):
             cand[n_cand] = g1
             n_cand += 1
-        g0 = g1
+        g0, lab_min0, lab_max0 = g1, lab_min1, lab_max1
     return n_cand
 
 
@@ -262,17 +373,14 @@ def _n_distinct(keys, m):
 # --------------------------------------------------------------------- split choice
 @njit(cache=True)
 def _best_threshold(node, nodes, counts, slots, thr_v, thr_left, n_classes, criterion,
-                    min_samples_leaf, right_buf):
+                    min_samples_leaf):
     """Index of the threshold minimising the split score at a greedy node, or -1.
 
     Ties break by the smaller feature index, then the smaller threshold, so the
     choice does not depend on the order of the cache. Thresholds leaving fewer
     than ``min_samples_leaf`` rows on a side are not eligible.
     """
-    total = counts[node]
-    n_total = 0
-    for j in range(n_classes):
-        n_total += total[j]
+    n_total = _node_size(counts, node, n_classes)
     best = -1
     best_score = np.inf
     best_feat = 0
@@ -282,13 +390,12 @@ def _best_threshold(node, nodes, counts, slots, thr_v, thr_left, n_classes, crit
         f = slots[s, S_FEAT]
         t0 = slots[s, S_THR0]
         for ti in range(t0, t0 + slots[s, S_NTHR]):
-            left = thr_left[ti]
             n_left = 0
             for j in range(n_classes):
-                n_left += left[j]
+                n_left += thr_left[ti, j]
             if n_left < min_samples_leaf or n_total - n_left < min_samples_leaf:
                 continue
-            score = _split_score(left, total, right_buf, n_classes, criterion)
+            score = _split_score(thr_left, ti, counts, node, n_classes, criterion)
             v = thr_v[ti, 0]
             if (best < 0 or score < best_score
                     or (score == best_score and (f < best_feat
@@ -335,10 +442,11 @@ def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots,
     perm_t = perm[t]
     m_all = max(end - start, 1)
     keys = np.empty(m_all, dtype=np.uint64)
+    sort_buf = np.empty(m_all, dtype=np.uint64)
+    hist = np.empty((3, 1 << _DIGIT_BITS), dtype=np.int64)
     cand = np.empty(m_all, dtype=np.int64)
     chosen = np.empty(min(max(k, 1), m_all), dtype=np.int64)
     order = np.empty(n_features, dtype=np.int64)
-    right_buf = np.empty(n_classes, dtype=np.int32)
     bits = np.empty(1, dtype=np.float32)
     stack = np.empty((2 * m_all + 2, 4), dtype=np.int64)
     stack[0, 0], stack[0, 1], stack[0, 2], stack[0, 3] = root, depth, start, end
@@ -377,7 +485,7 @@ def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots,
         node_f[node, LO] = 0.0
         node_f[node, HI] = 0.0
         if (d >= max_depth or m < min_samples_split or m < 2 * min_samples_leaf
-                or _is_pure(counts[node], n_classes)):
+                or _is_pure(counts, node, n_classes)):
             continue
         if cursor[CUR_NODE] + 2 > n_nodes_cap:
             return OUT_OF_ROOM
@@ -430,7 +538,8 @@ def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots,
                     order[i] = order[j]
                     order[j] = tmp
                 f = order[i]
-                mk = _sorted_keys(X, y, perm_t, lo, live_end, alive, f, keys, bits)
+                mk = _sorted_keys(X, y, perm_t, lo, live_end, alive, f, keys, bits,
+                                  sort_buf, hist)
                 if _n_distinct(keys, mk) < 2:
                     continue
                 n_cand = _candidates(keys, mk, n_classes, cand, bits)
@@ -451,7 +560,7 @@ def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots,
             nodes[node, SLOT0] = s0
             nodes[node, NSLOT] = n_slot
             best = _best_threshold(node, nodes, counts, slots, thr_v, thr_left, n_classes,
-                                   criterion, min_samples_leaf, right_buf)
+                                   criterion, min_samples_leaf)
             if best < 0:
                 _scrub_slots(nodes, slots, thr_v, thr_left, thr_at, node)
                 nodes[node, NSLOT] = 0
@@ -522,34 +631,65 @@ def _regrow(X, y, alive, t, node, whole, nodes, node_f, counts, slots, thr_v, th
 
 
 @njit(cache=True)
-def _pending_nodes(nodes, root, out):
-    """Pending nodes reachable from ``root`` without passing another pending node."""
+def _regrow_pending(X, y, alive, nodes, node_f, counts, slots, thr_v, thr_left, thr_at,
+                    perm, roots, rng, cursor, tree_pending, work, max_depth,
+                    min_samples_split, min_samples_leaf, k, max_features, topd, criterion,
+                    n_classes):
+    """Regrow every pending node reachable in the trees flagged in ``tree_pending``.
+
+    Counts regrown subtrees in ``work[4]``. Returns ``OK``, or ``OUT_OF_ROOM`` with the node that
+    did not fit restored as it was (still pending): the caller enlarges the pools
+    and calls again, which carries on where this call stopped.
+    """
     stack = np.empty(64, dtype=np.int64)
-    stack[0] = root
-    top = 1
-    n_out = 0
-    while top > 0:
-        top -= 1
-        node = stack[top]
-        if nodes[node, PENDING]:
-            out[n_out] = node
-            n_out += 1
+    saved_i = np.empty(N_COLS, dtype=np.int32)
+    saved_f = np.empty(3, dtype=np.float64)
+    saved_cursor = np.empty(3, dtype=np.int64)
+    for t in range(roots.shape[0]):
+        if not tree_pending[t]:
             continue
-        if nodes[node, LEFT] >= 0:
-            if top + 2 > stack.shape[0]:
-                bigger = np.empty(2 * stack.shape[0], dtype=np.int64)
-                bigger[:top] = stack[:top]
-                stack = bigger
-            stack[top] = nodes[node, LEFT]
-            stack[top + 1] = nodes[node, RIGHT]
-            top += 2
-    return n_out
+        stack[0] = roots[t]
+        top = 1
+        while top > 0:
+            top -= 1
+            node = stack[top]
+            if nodes[node, PENDING]:
+                whole = nodes[node, PENDING] == REGROW_NODE
+                _scrub_below(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node)
+                saved_i[:] = nodes[node]
+                saved_f[:] = node_f[node]
+                saved_cursor[:] = cursor
+                saved_rng = rng[t]
+                status = _regrow(X, y, alive, t, node, whole, nodes, node_f, counts, slots,
+                                 thr_v, thr_left, thr_at, perm, rng, cursor, max_depth,
+                                 min_samples_split, min_samples_leaf, k, max_features,
+                                 topd, criterion, n_classes)
+                if status != OK:
+                    _scrub_below(nodes, node_f, counts, slots, thr_v, thr_left, thr_at,
+                                 node)
+                    nodes[node] = saved_i
+                    node_f[node] = saved_f
+                    cursor[:] = saved_cursor
+                    rng[t] = saved_rng
+                    return OUT_OF_ROOM
+                work[4] += 1
+                continue
+            if nodes[node, LEFT] >= 0:
+                if top + 2 > stack.shape[0]:
+                    bigger = np.empty(2 * stack.shape[0], dtype=np.int64)
+                    bigger[:top] = stack[:top]
+                    stack = bigger
+                stack[top] = nodes[node, LEFT]
+                stack[top + 1] = nodes[node, RIGHT]
+                top += 2
+        tree_pending[t] = False
+    return OK
 
 
 # ------------------------------------------------------------------------ forgetting
 @njit(cache=True)
 def _rescan_slot(X, y, perm_t, node, nodes, alive, s, k, n_classes, slots, thr_v,
-                 thr_left, thr_at, rng, t, keys, cand, chosen, kept, bits):
+                 thr_left, thr_at, rng, t, keys, cand, chosen, kept, bits, sort_buf, hist):
     """Bring slot ``s`` of a greedy node back to a valid sample after rows left.
 
     Cached thresholds keep their place between the surviving neighbouring values
@@ -561,7 +701,7 @@ def _rescan_slot(X, y, perm_t, node, nodes, alive, s, k, n_classes, slots, thr_v
     """
     f = slots[s, S_FEAT]
     m = _sorted_keys(X, y, perm_t, nodes[node, START], nodes[node, END], alive, f, keys,
-                     bits)
+                     bits, sort_buf, hist)
     n_distinct = _n_distinct(keys, m)
     if n_distinct < 2:
         return n_distinct
@@ -633,7 +773,7 @@ def _forget_rows(X, y, alive, rows, nodes, node_f, counts, slots, thr_v, thr_lef
     ``tree_pending[t]`` tells the caller to regrow tree ``t``'s pending nodes
     (``_regrow``). Descent stops at pending nodes: their subtrees are regrown from
     the live rows anyway. ``work`` counts [nodes visited, cached thresholds
-    updated, feature rescans, rows rescanned].
+    updated, feature rescans, rows rescanned, (subtrees regrown)].
     """
     n_trees = roots.shape[0]
     scratch = perm.shape[1]
@@ -641,7 +781,8 @@ def _forget_rows(X, y, alive, rows, nodes, node_f, counts, slots, thr_v, thr_lef
     cand = np.empty(0, dtype=np.int64)
     kept = np.empty(0, dtype=np.int64)
     chosen = np.empty(0, dtype=np.int64)
-    right_buf = np.empty(n_classes, dtype=np.int32)
+    sort_buf = np.empty(0, dtype=np.uint64)
+    hist = np.empty((3, 1 << _DIGIT_BITS), dtype=np.int64)
     bits = np.empty(1, dtype=np.float32)
     for r in rows:
         alive[r] = False
@@ -651,18 +792,15 @@ def _forget_rows(X, y, alive, rows, nodes, node_f, counts, slots, thr_v, thr_lef
             node = roots[t]
             while True:
                 work[0] += 1
-                c = counts[node]
-                c[lab] -= 1
+                counts[node, lab] -= 1
                 kind = nodes[node, KIND]
                 if kind == LEAF:
                     break
                 if nodes[node, PENDING] == REGROW_NODE:
                     break
-                m = 0
-                for j in range(n_classes):
-                    m += c[j]
+                m = _node_size(counts, node, n_classes)
                 if (m < min_samples_split or m < 2 * min_samples_leaf
-                        or _is_pure(c, n_classes)):
+                        or _is_pure(counts, node, n_classes)):
                     _make_leaf(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node)
                     break
                 if kind == RANDOM:
@@ -721,11 +859,12 @@ def _forget_rows(X, y, alive, rows, nodes, node_f, counts, slots, thr_v, thr_lef
                             cand = np.empty(2 * scratch, dtype=np.int64)
                             kept = np.empty(scratch, dtype=np.int64)
                             chosen = np.empty(scratch, dtype=np.int64)
+                            sort_buf = np.empty(scratch, dtype=np.uint64)
                         work[2] += 1
                         work[3] += nodes[node, END] - nodes[node, START]
                         if _rescan_slot(X, y, perm_t, node, nodes, alive, s, k, n_classes,
                                         slots, thr_v, thr_left, thr_at, rng, t, keys, cand,
-                                        chosen, kept, bits) < 2:
+                                        chosen, kept, bits, sort_buf, hist) < 2:
                             # the feature became constant here: a refit samples
                             # among the others, so the node is drawn afresh
                             regrow_node = True
@@ -735,7 +874,7 @@ def _forget_rows(X, y, alive, rows, nodes, node_f, counts, slots, thr_v, thr_lef
                     tree_pending[t] = True
                     break
                 best = _best_threshold(node, nodes, counts, slots, thr_v, thr_left,
-                                       n_classes, criterion, min_samples_leaf, right_buf)
+                                       n_classes, criterion, min_samples_leaf)
                 if best < 0:
                     _make_leaf(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node)
                     break

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from sklearn.base import clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import has_fit_parameter
+from sklearn.utils.validation import has_fit_parameter
 
 __all__ = [
     "assert_same_model",
@@ -170,6 +171,8 @@ def check_forget_equals_refit(estimator):
     model = _fit(estimator, X, y).partial_forget(forget)
     assert model.n_forgotten_ == 20 and model.n_samples_seen_ == X.shape[0]
     assert_same_model(model, _fit(estimator, X[keep], y[keep]), X)
+    if not has_fit_parameter(estimator, "sample_weight"):
+        return
     # sample weights: a forgotten row takes its weight with it
     w = np.random.RandomState(2).uniform(0.5, 3.0, size=X.shape[0])
     if _weight_params(estimator, w) is None:
