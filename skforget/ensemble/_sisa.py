@@ -92,12 +92,14 @@ def _shard_seeds(entropy, n_shards):
 
 # ----------------------------------------------------------- global generators
 def _global_rng_state():
+    """The global generators' states; torch's as plain bytes (a pickled tensor
+    would carry a storage key that differs between equal states)."""
     torch = sys.modules.get("torch")
     state = {"python": random.getstate(), "numpy": np.random.get_state()}
     if torch is not None:
-        state["torch"] = torch.get_rng_state()
+        state["torch"] = torch.get_rng_state().numpy().tobytes()
         if torch.cuda.is_available() and torch.cuda.is_initialized():
-            state["cuda"] = torch.cuda.get_rng_state_all()
+            state["cuda"] = [s.numpy().tobytes() for s in torch.cuda.get_rng_state_all()]
     return state
 
 
@@ -106,9 +108,10 @@ def _set_global_rng_state(state):
     np.random.set_state(state["numpy"])
     torch = sys.modules.get("torch")
     if torch is not None and "torch" in state:
-        torch.set_rng_state(state["torch"])
+        as_tensor = lambda b: torch.frombuffer(bytearray(b), dtype=torch.uint8)  # noqa: E731
+        torch.set_rng_state(as_tensor(state["torch"]))
         if "cuda" in state:
-            torch.cuda.set_rng_state_all(state["cuda"])
+            torch.cuda.set_rng_state_all([as_tensor(b) for b in state["cuda"]])
 
 
 def _seed_global_rngs(seq):

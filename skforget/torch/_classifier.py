@@ -23,6 +23,10 @@ def _seed(random_state):
     return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
 
 
+def _tensor(state):
+    return torch.frombuffer(bytearray(state), dtype=torch.uint8)
+
+
 class TorchClassifier(NeuralNetClassifier):
     """A torch module as a scikit-learn classifier that owns its randomness.
 
@@ -291,11 +295,13 @@ class TorchClassifier(NeuralNetClassifier):
                 if cuda:
                     torch.cuda.default_generators[index].manual_seed(seed)
             else:
-                torch.set_rng_state(self._rng_state_["cpu"])
+                torch.set_rng_state(_tensor(self._rng_state_["cpu"]))
                 if cuda:
-                    torch.cuda.set_rng_state(self._rng_state_["cuda"], index)
+                    torch.cuda.set_rng_state(_tensor(self._rng_state_["cuda"]), index)
             yield
+            # plain bytes: a pickled tensor carries a storage key that differs
+            # between equal states
             self._rng_state_ = {
-                "cpu": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state(index) if cuda else None,
+                "cpu": torch.get_rng_state().numpy().tobytes(),
+                "cuda": torch.cuda.get_rng_state(index).numpy().tobytes() if cuda else None,
             }
