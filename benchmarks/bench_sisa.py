@@ -13,10 +13,11 @@ For each base (and device, for the MLP) it prints a single model trained on all
 training rows (``fit``; the MLP for ``--epochs * --slices`` epochs), then one
 row per ``n_shards``: fit time, test accuracy, the median time of forgetting
 one random training row (``--n-forget`` requests, one at a time), the median
-time of retraining the whole ensemble on the remaining rows (``clone(model).fit``,
-``--retrain-repeats`` times) and their ratio, whether the forgetting model's ``predict_proba`` equals the
-retrained ensemble's bit for bit, and the size of the checkpoints kept. Everything runs in one process, shards one
-after another (``n_jobs=1``), in one run.
+time of retraining the whole ensemble on the remaining rows
+(``clone(model).fit``, ``--retrain-repeats`` times) and their ratio, whether
+the forgetting model's ``predict_proba`` equals the retrained ensemble's bit
+for bit, and the size of the checkpoints kept. Everything runs in one
+process, shards one after another (``n_jobs=1``), in one run.
 
 Targets (n_shards=10, n_slices=5): forgetting one row >= 5x faster than
 retraining the whole ensemble; accuracy within 2 points of the single model.

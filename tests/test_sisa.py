@@ -252,7 +252,8 @@ def test_sample_weights_go_with_their_rows():
 
 
 # ------------------------------------------------------------- regression
-@pytest.mark.parametrize("base", [Ridge(), SGDRegressor(), make_pipeline(StandardScaler(), Ridge())],
+@pytest.mark.parametrize("base",
+                         [Ridge(), SGDRegressor(), make_pipeline(StandardScaler(), Ridge())],
                          ids=["Ridge (cumulative fit)", "SGDRegressor (partial_fit)", "pipeline"])
 def test_regressor_forget_equals_same_seed_refit(base):
     rng = np.random.RandomState(0)

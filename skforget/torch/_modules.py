@@ -1,6 +1,5 @@
 """Torch modules built from the shape of the data."""
 
-import torch
 from torch import nn
 
 __all__ = ["MLP"]
