@@ -153,7 +153,7 @@ def create_app(service, *, token=None, max_body_bytes=MAX_BODY_BYTES):
     Number = Union[StrictInt, float]
     Row = Union[list[Number], dict[str, Number]]
 
-    class PredictRequest(BaseModel):
+    class PredictRequest(BaseModel):  # documents /predict (the service validates it)
         model_config = ConfigDict(extra="forbid")
         rows: list[Row] = Field(min_length=1, max_length=MAX_ROWS,
                                 description="feature rows (lists in feature order, or dicts "
