@@ -652,6 +652,7 @@ class Pipeline(ForgetMixin, _SkPipeline):
             name, step = self.steps[position]
             if _is_passthrough(step):
                 fitted.append(step)
+                paths[name] = "passthrough"
                 continue
             step = clone(step)
             if position < len(self.steps) - 1:
