@@ -160,8 +160,17 @@ class _Forest:
         Returns how many subtrees were regrown.
         """
         tree_pending = np.zeros(self.roots.shape[0], dtype=np.bool_)
+        n_rows = self.perm.shape[1]
+        scratch = self.__dict__.get("_scratch")
+        if scratch is None or scratch[0].shape[0] != n_rows:
+            # rescan buffers, kept between calls (never pickled)
+            scratch = (np.empty(n_rows, dtype=np.uint64), np.empty(2 * n_rows, dtype=np.int64),
+                       np.empty(n_rows, dtype=np.int64), np.empty(n_rows, dtype=np.int64),
+                       np.empty(n_rows, dtype=np.uint64))
+            self._scratch = scratch
         K._forget_rows(X, y, alive, rows, *self._pools(), self.perm, self.roots,
-                       self.rng, tree_pending, self.work, *self.params.forget_args())
+                       self.rng, tree_pending, self.work, *scratch,
+                       *self.params.forget_args())
         if not tree_pending.any():
             return 0
         before = int(self.work[4])
@@ -231,6 +240,7 @@ class _Forest:
         self.compact()
         state = dict(self.__dict__)
         state["perm"] = self.perm.shape
+        state.pop("_scratch", None)
         return state
 
     def _restore_order(self, X, alive, n_rows):

@@ -2,9 +2,10 @@
 
 A forest lives in a few pools shared by all its trees (see ``_forest.py``):
 
-- ``nodes`` int32 (n_nodes, N_COLS): children, split feature, depth, kind, the node's
-  feature slots, its chosen threshold slot, its range in the tree's row order,
-  a pending-rebuild flag;
+- ``nodes`` int32 (n_nodes, N_COLS): children, split feature, the threshold as
+  float32 bits rounded down (routing float32 rows reads the row's first 16 bytes
+  only), depth, kind, the node's feature slots, its chosen threshold, its range in
+  the tree's row order, a pending-rebuild flag;
 - ``node_f`` float64 (n_nodes, 3): threshold, and for random nodes the smallest and
   largest value of the split feature among the node's rows;
 - ``counts`` int32 (n_nodes, n_classes): class counts of the node's live rows;
@@ -32,11 +33,12 @@ depend on other trees or on thread scheduling.
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 # node columns
-LEFT, RIGHT, FEAT, DEPTH, KIND, SLOT0, NSLOT, BEST, START, END, PENDING = range(11)
-N_COLS = 11
+LEFT, RIGHT, FEAT, THR32, DEPTH, KIND, SLOT0, NSLOT, BEST, START, END, PENDING = range(12)
+N_COLS = 12
 # node kinds
 LEAF, GREEDY, RANDOM = 0, 1, 2
 # node_f columns
@@ -197,6 +199,26 @@ def _node_size(counts, node, n_classes):
     for j in range(n_classes):
         n += counts[node, j]
     return n
+
+
+@njit(cache=True)
+def _set_threshold(nodes, node_f, node, thr):
+    """Store a node's threshold: float64, and float32 rounded down for routing.
+
+    For a float32 value x, ``x <= thr`` exactly when ``x <= f32``, f32 being the
+    largest float32 not above ``thr``.
+    """
+    node_f[node, THR] = thr
+    f32 = np.float32(thr)
+    bits = _f32_to_u32(f32)
+    if np.float64(f32) > thr:  # rounded up: step one float32 down
+        if f32 > 0:
+            bits -= np.uint32(1)
+        elif f32 == 0:
+            bits = np.uint32(0x80000001)  # the negative float32 closest to zero
+        else:
+            bits += np.uint32(1)
+    nodes[node, THR32] = np.int32(bits)
 
 
 @njit(cache=True)
@@ -481,7 +503,7 @@ def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots,
         nodes[node, START] = lo
         nodes[node, END] = hi
         nodes[node, PENDING] = 0
-        node_f[node, THR] = 0.0
+        _set_threshold(nodes, node_f, node, 0.0)
         node_f[node, LO] = 0.0
         node_f[node, HI] = 0.0
         if (d >= max_depth or m < min_samples_split or m < 2 * min_samples_leaf
@@ -579,7 +601,7 @@ def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots,
         nodes[node, FEAT] = f_split
         nodes[node, LEFT] = left
         nodes[node, RIGHT] = right
-        node_f[node, THR] = thr
+        _set_threshold(nodes, node_f, node, thr)
         stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3] = right, d + 1, mid, live_end
         top += 1
         stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3] = left, d + 1, lo, mid
@@ -759,143 +781,191 @@ def _rescan_slot(X, y, perm_t, node, nodes, alive, s, k, n_classes, slots, thr_v
     return n_distinct
 
 
+@intrinsic
+def _prefetch(typingctx, arr, i):
+    """Hint the CPU to fetch row ``i`` of ``arr`` into cache (no effect on results)."""
+    sig = types.void(arr, i)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        idx = context.cast(builder, args[1], signature.args[1], types.intp)
+        zero = context.get_constant(types.intp, 0)
+        ptr = cgutils.get_item_pointer2(
+            context, builder, data=ary.data, shape=cgutils.unpack_tuple(builder, ary.shape),
+            strides=cgutils.unpack_tuple(builder, ary.strides), layout=aryty.layout,
+            inds=[idx] + [zero] * (aryty.ndim - 1), wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+            "llvm.prefetch.p0")
+        # read access, high temporal locality, data cache
+        builder.call(fn, [builder.bitcast(ptr, i8p), ir.Constant(i32, 0),
+                          ir.Constant(i32, 3), ir.Constant(i32, 1)])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
 @njit(cache=True)
 def _forget_rows(X, y, alive, rows, nodes, node_f, counts, slots, thr_v, thr_left, thr_at,
-                 perm, roots, rng, tree_pending, work, k, min_samples_split,
-                 min_samples_leaf, criterion, n_classes):
+                 perm, roots, rng, tree_pending, work, keys, cand, chosen, kept, sort_buf,
+                 k, min_samples_split, min_samples_leaf, criterion, n_classes):
     """Remove ``rows`` from every tree, one row at a time, marking each dead in ``alive``.
 
     Walks each row's path top-down updating class counts and cached threshold
-    statistics. A node that must now stop becomes a leaf; a greedy node whose best
-    split changed, or a random node whose threshold left its data's range, gets the
-    new split and is flagged pending (``REGROW_CHILDREN``); a node whose split or
-    sampled feature became constant is flagged ``REGROW_NODE`` (drawn afresh).
+    statistics (``_forget_step``), all trees in lockstep, one level per round,
+    fetching the nodes a few trees ahead into cache while the current one is
+    processed: a walk is bound by memory latency, and the trees are independent.
     ``tree_pending[t]`` tells the caller to regrow tree ``t``'s pending nodes
-    (``_regrow``). Descent stops at pending nodes: their subtrees are regrown from
-    the live rows anyway. ``work`` counts [nodes visited, cached thresholds
-    updated, feature rescans, rows rescanned, (subtrees regrown)].
+    (``_regrow_pending``). ``work`` counts [nodes visited, cached thresholds
+    updated, feature rescans, rows rescanned, (subtrees regrown)]; ``keys``,
+    ``cand`` (twice as long), ``chosen``, ``kept`` and ``sort_buf``, one entry per
+    row, are scratch for feature rescans (kept by the caller between calls).
     """
     n_trees = roots.shape[0]
-    scratch = perm.shape[1]
-    keys = np.empty(0, dtype=np.uint64)
-    cand = np.empty(0, dtype=np.int64)
-    kept = np.empty(0, dtype=np.int64)
-    chosen = np.empty(0, dtype=np.int64)
-    sort_buf = np.empty(0, dtype=np.uint64)
     hist = np.empty((3, 1 << _DIGIT_BITS), dtype=np.int64)
     bits = np.empty(1, dtype=np.float32)
+    cur = np.empty(n_trees, dtype=np.int64)
     for r in rows:
         alive[r] = False
         lab = y[r]
-        for t in range(n_trees):
-            perm_t = perm[t]
-            node = roots[t]
-            while True:
-                work[0] += 1
-                counts[node, lab] -= 1
-                kind = nodes[node, KIND]
-                if kind == LEAF:
-                    break
-                if nodes[node, PENDING] == REGROW_NODE:
-                    break
-                m = _node_size(counts, node, n_classes)
-                if (m < min_samples_split or m < 2 * min_samples_leaf
-                        or _is_pure(counts, node, n_classes)):
-                    _make_leaf(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node)
-                    break
-                if kind == RANDOM:
-                    f = nodes[node, FEAT]
-                    x = X[r, f]
-                    if x <= node_f[node, LO] or x >= node_f[node, HI]:
-                        vmin = np.inf
-                        vmax = -np.inf
-                        for p in range(nodes[node, START], nodes[node, END]):
-                            rr = perm_t[p]
-                            if alive[rr]:
-                                v = X[rr, f]
-                                vmin = min(vmin, v)
-                                vmax = max(vmax, v)
-                        node_f[node, LO] = vmin
-                        node_f[node, HI] = vmax
-                        if vmax <= vmin:
-                            nodes[node, PENDING] = REGROW_NODE
-                            tree_pending[t] = True
-                            break
-                        thr = node_f[node, THR]
-                        if thr < vmin or thr >= vmax:
-                            # uniform on the old range, conditioned on the new one
-                            thr = vmin + _uniform(rng, t) * (vmax - vmin)
-                            if thr >= vmax:
-                                thr = vmin
-                            node_f[node, THR] = thr
-                            nodes[node, PENDING] = REGROW_CHILDREN
-                            tree_pending[t] = True
-                    if nodes[node, PENDING]:
-                        break
-                    node = nodes[node, LEFT] if x <= node_f[node, THR] else nodes[node, RIGHT]
+        cur[:] = roots
+        active = True
+        while active:
+            active = False
+            for t in range(n_trees):
+                node = cur[t]
+                if node < 0:
                     continue
-                # greedy node: update every cached threshold with this row
-                s0 = nodes[node, SLOT0]
-                regrow_node = False
-                for s in range(s0, s0 + nodes[node, NSLOT]):
-                    f = slots[s, S_FEAT]
-                    x = X[r, f]
-                    t0 = slots[s, S_THR0]
-                    n_thr = slots[s, S_NTHR]
-                    work[1] += n_thr
-                    dirty = False
-                    for ti in range(t0, t0 + n_thr):
-                        if x <= thr_v[ti, 0]:
-                            thr_left[ti, lab] -= 1
-                            if x == thr_v[ti, 0]:
-                                thr_at[ti, 0, lab] -= 1
-                                dirty = dirty or not _still_valid(thr_at, ti, n_classes)
-                        elif x == thr_v[ti, 1]:
-                            thr_at[ti, 1, lab] -= 1
-                            dirty = dirty or not _still_valid(thr_at, ti, n_classes)
-                    if dirty:
-                        if keys.shape[0] == 0:
-                            keys = np.empty(scratch, dtype=np.uint64)
-                            cand = np.empty(2 * scratch, dtype=np.int64)
-                            kept = np.empty(scratch, dtype=np.int64)
-                            chosen = np.empty(scratch, dtype=np.int64)
-                            sort_buf = np.empty(scratch, dtype=np.uint64)
-                        work[2] += 1
-                        work[3] += nodes[node, END] - nodes[node, START]
-                        if _rescan_slot(X, y, perm_t, node, nodes, alive, s, k, n_classes,
-                                        slots, thr_v, thr_left, thr_at, rng, t, keys, cand,
-                                        chosen, kept, bits, sort_buf, hist) < 2:
-                            # the feature became constant here: a refit samples
-                            # among the others, so the node is drawn afresh
-                            regrow_node = True
-                            break
-                if regrow_node:
-                    nodes[node, PENDING] = REGROW_NODE
-                    tree_pending[t] = True
-                    break
-                best = _best_threshold(node, nodes, counts, slots, thr_v, thr_left,
-                                       n_classes, criterion, min_samples_leaf)
-                if best < 0:
-                    _make_leaf(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node)
-                    break
-                f_best = slots[_slot_of(nodes, slots, node, best), S_FEAT]
-                old_thr = node_f[node, THR]
-                same = (f_best == nodes[node, FEAT]
-                        and thr_v[best, 0] <= old_thr < thr_v[best, 1])
-                nodes[node, BEST] = best
-                nodes[node, FEAT] = f_best
-                node_f[node, THR] = _midpoint(thr_v[best, 0], thr_v[best, 1])
-                if not same:
-                    nodes[node, PENDING] = REGROW_CHILDREN
-                    tree_pending[t] = True
-                if nodes[node, PENDING]:
-                    break
-                # the row sits where the old threshold sent it (the new one may
-                # have moved past its value, which no remaining row holds)
-                if X[r, f_best] <= old_thr:
-                    node = nodes[node, LEFT]
-                else:
-                    node = nodes[node, RIGHT]
+                # prefetch ahead: node rows 6 trees on, slot rows 4 on, thresholds 2 on
+                if t + 6 < n_trees and cur[t + 6] >= 0:
+                    ahead = cur[t + 6]
+                    _prefetch(nodes, ahead)
+                    _prefetch(counts, ahead)
+                    _prefetch(node_f, ahead)
+                if t + 4 < n_trees and cur[t + 4] >= 0:
+                    _prefetch(slots, nodes[cur[t + 4], SLOT0])
+                if t + 2 < n_trees and cur[t + 2] >= 0:
+                    ahead = cur[t + 2]
+                    s0 = nodes[ahead, SLOT0]
+                    for s in range(s0, s0 + nodes[ahead, NSLOT]):
+                        _prefetch(thr_v, slots[s, S_THR0])
+                        _prefetch(thr_left, slots[s, S_THR0])
+                nxt = _forget_step(X, y, alive, r, lab, t, node, nodes, node_f, counts,
+                                   slots, thr_v, thr_left, thr_at, perm[t], rng,
+                                   tree_pending, work, keys, cand, chosen, kept,
+                                   sort_buf, hist, bits, k, min_samples_split,
+                                   min_samples_leaf, criterion, n_classes)
+                cur[t] = nxt
+                if nxt >= 0:
+                    active = True
+
+
+@njit(cache=True)
+def _forget_step(X, y, alive, r, lab, t, node, nodes, node_f, counts, slots, thr_v,
+                 thr_left, thr_at, perm_t, rng, tree_pending, work, keys, cand, chosen,
+                 kept, sort_buf, hist, bits, k, min_samples_split, min_samples_leaf,
+                 criterion, n_classes):
+    """Remove row ``r`` from node ``node`` of tree ``t``; return the next node or -1.
+
+    A node that must now stop becomes a leaf; a greedy node whose best split
+    changed, or a random node whose threshold left its data's range, gets the
+    new split and is flagged ``REGROW_CHILDREN``; a node whose split or sampled
+    feature became constant is flagged ``REGROW_NODE`` (drawn afresh). Descent
+    stops at pending nodes: their subtrees are regrown from the live rows anyway.
+    """
+    work[0] += 1
+    counts[node, lab] -= 1
+    kind = nodes[node, KIND]
+    if kind == LEAF or nodes[node, PENDING] == REGROW_NODE:
+        return -1
+    m = _node_size(counts, node, n_classes)
+    if (m < min_samples_split or m < 2 * min_samples_leaf
+            or _is_pure(counts, node, n_classes)):
+        _make_leaf(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node)
+        return -1
+    if kind == RANDOM:
+        f = nodes[node, FEAT]
+        x = X[r, f]
+        if x <= node_f[node, LO] or x >= node_f[node, HI]:
+            vmin = np.inf
+            vmax = -np.inf
+            for p in range(nodes[node, START], nodes[node, END]):
+                rr = perm_t[p]
+                if alive[rr]:
+                    v = X[rr, f]
+                    vmin = min(vmin, v)
+                    vmax = max(vmax, v)
+            node_f[node, LO] = vmin
+            node_f[node, HI] = vmax
+            if vmax <= vmin:
+                nodes[node, PENDING] = REGROW_NODE
+                tree_pending[t] = True
+                return -1
+            thr = node_f[node, THR]
+            if thr < vmin or thr >= vmax:
+                # uniform on the old range, conditioned on the new one
+                thr = vmin + _uniform(rng, t) * (vmax - vmin)
+                if thr >= vmax:
+                    thr = vmin
+                _set_threshold(nodes, node_f, node, thr)
+                nodes[node, PENDING] = REGROW_CHILDREN
+                tree_pending[t] = True
+        if nodes[node, PENDING]:
+            return -1
+        return nodes[node, LEFT] if x <= node_f[node, THR] else nodes[node, RIGHT]
+    # greedy node: update every cached threshold with this row
+    s0 = nodes[node, SLOT0]
+    for s in range(s0, s0 + nodes[node, NSLOT]):
+        f = slots[s, S_FEAT]
+        x = X[r, f]
+        t0 = slots[s, S_THR0]
+        n_thr = slots[s, S_NTHR]
+        work[1] += n_thr
+        dirty = False
+        for ti in range(t0, t0 + n_thr):
+            if x <= thr_v[ti, 0]:
+                thr_left[ti, lab] -= 1
+                if x == thr_v[ti, 0]:
+                    thr_at[ti, 0, lab] -= 1
+                    dirty = dirty or not _still_valid(thr_at, ti, n_classes)
+            elif x == thr_v[ti, 1]:
+                thr_at[ti, 1, lab] -= 1
+                dirty = dirty or not _still_valid(thr_at, ti, n_classes)
+        if dirty:
+            work[2] += 1
+            work[3] += nodes[node, END] - nodes[node, START]
+            if _rescan_slot(X, y, perm_t, node, nodes, alive, s, k, n_classes, slots, thr_v,
+                            thr_left, thr_at, rng, t, keys, cand, chosen, kept, bits,
+                            sort_buf, hist) < 2:
+                # the feature became constant here: a refit samples among the
+                # others, so the node is drawn afresh
+                nodes[node, PENDING] = REGROW_NODE
+                tree_pending[t] = True
+                return -1
+    best = _best_threshold(node, nodes, counts, slots, thr_v, thr_left, n_classes,
+                           criterion, min_samples_leaf)
+    if best < 0:
+        _make_leaf(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node)
+        return -1
+    f_best = slots[_slot_of(nodes, slots, node, best), S_FEAT]
+    old_thr = node_f[node, THR]
+    same = f_best == nodes[node, FEAT] and thr_v[best, 0] <= old_thr < thr_v[best, 1]
+    nodes[node, BEST] = best
+    nodes[node, FEAT] = f_best
+    _set_threshold(nodes, node_f, node, _midpoint(thr_v[best, 0], thr_v[best, 1]))
+    if not same:
+        nodes[node, PENDING] = REGROW_CHILDREN
+        tree_pending[t] = True
+    if nodes[node, PENDING]:
+        return -1
+    # the row sits where the old threshold sent it (the new one may have moved
+    # past its value, which no remaining row holds)
+    if X[r, f_best] <= old_thr:
+        return nodes[node, LEFT]
+    return nodes[node, RIGHT]
 
 
 @njit(cache=True)
@@ -939,6 +1009,7 @@ def _make_leaf(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node):
     _scrub_below(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node)
     _scrub_slots(nodes, slots, thr_v, thr_left, thr_at, node)
     node_f[node, :] = 0.0
+    nodes[node, THR32] = 0
     nodes[node, KIND] = LEAF
     nodes[node, LEFT] = -1
     nodes[node, RIGHT] = -1
@@ -987,7 +1058,7 @@ def _route(nodes, node_f, root, x):
     """The leaf that row ``x`` reaches from ``root``."""
     node = root
     while nodes[node, LEFT] >= 0:
-        if x[nodes[node, FEAT]] <= node_f[node, THR]:
+        if x[nodes[node, FEAT]] <= _u32_to_f32(np.uint32(nodes[node, THR32])):
             node = nodes[node, LEFT]
         else:
             node = nodes[node, RIGHT]
