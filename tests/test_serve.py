@@ -17,6 +17,8 @@ import time
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.datasets import load_breast_cancer
 from sklearn.naive_bayes import GaussianNB as SkGaussianNB
 
@@ -501,3 +503,51 @@ def test_failed_save_leaves_the_deletion_journaled_then_applied(model_file, data
     assert [r["model_version"] for r in service.audit()["receipts"]] == [1, 2]
     service.close()
     assert_identical(load(model_file)["model"], _forgotten_locally(data, [10], [3]))
+
+
+class _Crash(BaseException):
+    """Stands for SIGKILL in the in-process crash test."""
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(steps=st.lists(
+    st.tuples(st.lists(st.integers(0, 39), min_size=1, max_size=3, unique=True),
+              st.sampled_from([None, "after_journal", "after_apply", "after_persist"])),
+    min_size=1, max_size=6))
+def test_any_sequence_of_deletions_and_crashes_applies_each_once(tmp_path_factory, steps):
+    """In process: a crash (an exception at a fault point) then a restart, in any order."""
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(40, 3)), np.arange(40) % 2
+    path = tmp_path_factory.mktemp("seq") / "m.skops"
+    dump({"model": GaussianNB().fit(X, y), "record_ids": RecordIndex(range(40))}, path)
+    service, journaled, gone = ForgetService(path), [], set()
+    for rows, crash in steps:
+        rows = [r for r in rows if r not in gone]
+        if not rows or len(gone | set(rows)) >= 40:
+            continue
+        if crash is not None:
+            def crash_at(point, _at=crash):
+                if point == _at:
+                    raise _Crash(point)
+            service._crash_at = crash_at
+            with pytest.raises(_Crash):
+                service.forget(rows)
+            service.journal.close()  # the process is gone: restart
+            service._release()
+            service = ForgetService(path)
+        else:
+            assert service.forget(rows)["rows"] == rows
+        journaled.append(rows)
+        gone |= set(rows)
+    receipts = service.audit()["receipts"]
+    service.close()
+    assert [r["rows"] for r in receipts] == journaled
+    assert [r["model_version"] for r in receipts] == list(range(1, len(journaled) + 1))
+    local = GaussianNB().fit(X, y)
+    for rows in journaled:
+        local.partial_forget(rows)
+    saved = load(path)
+    assert saved["version"] == len(journaled)
+    assert_identical(saved["model"], local)
+    assert sorted(saved["record_ids"]) == sorted(set(range(40)) - gone)
