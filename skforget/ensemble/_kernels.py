@@ -22,9 +22,10 @@ A forest lives in a few pools shared by all its trees (see ``_forest.py``):
 
 A candidate threshold of a feature sits between two adjacent distinct values of the
 node's rows and is *valid* when the rows at those two values hold more than one
-class (only valid thresholds can minimise Gini or entropy). Rows are sorted by a
-``uint64`` key packing the float32 value (order-preserving bits) and the label, so
-sorting needs no extra index array and ties break by label.
+class (only valid thresholds can minimise Gini or entropy). A node's rows are
+sorted by a ``uint64`` key packing the float32 value (order-preserving bits, high
+half) and the label (low half), so sorting needs no index array; nothing depends
+on the order of labels within one value.
 
 Random numbers come from a per-tree splitmix64 state, so a tree's draws do not
 depend on other trees or on thread scheduling.
