@@ -243,9 +243,18 @@ class _Forest:
         state.pop("_scratch", None)
         return state
 
+    def canonicalize(self, X, alive, n_rows):
+        """Compact the pools and lay each tree's live rows out afresh.
+
+        The state then depends only on the trees, not on the history of
+        deletions: a pickle, and the model it loads to, hold exactly this.
+        """
+        self.compact()
+        self._restore_order(X, alive, n_rows)
+
     def _restore_order(self, X, alive, n_rows):
-        """Recreate ``perm`` and node ranges after unpickling."""
-        shape = self.perm
+        """Recreate ``perm`` and node ranges (after unpickling, or to canonicalize)."""
+        shape = self.perm if isinstance(self.perm, tuple) else self.perm.shape
         self.perm = np.zeros(shape, dtype=np.int32)
         K._rebuild_order(X, alive, n_rows, self.nodes, self.node_f, self.counts,
                          self.roots, self.perm, np.empty(n_rows, dtype=np.int64),
