@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import pickle
 import stat
 import struct
 import zipfile
@@ -73,6 +74,10 @@ def assert_identical(a, b, where="model"):
             assert_identical(x, y, f"{where}[{i}]")
     elif isinstance(a, (float, np.floating)):
         assert a == b or (np.isnan(a) and np.isnan(b)), f"{where}: {a} != {b}"
+    elif isinstance(a, bytes) and a != b and a[:1] == b[:1] == b"\x80":
+        # pickles (e.g. SISA's checkpoints) written from equal objects can differ
+        # in their memo (shared or separate dtype objects): compare what they hold
+        assert_identical(pickle.loads(a), pickle.loads(b), f"{where}(unpickled)")
     elif a is None or isinstance(a, (str, bytes, bool, int, np.generic, type, np.dtype)):
         assert a == b, f"{where}: {a!r} != {b!r}"
     elif isinstance(a, np.random.RandomState):
@@ -122,18 +127,34 @@ def _retyped(data, old, new):
 
 
 # ------------------------------------------------------- every estimator round trip
+def _observable(model, X):
+    """Public fitted attributes, the row registry and every prediction."""
+    out = {k: v for k, v in vars(model).items() if k.endswith("_") and not k.startswith("_")}
+    if "_rows" in vars(model):
+        out["_rows"] = _state(model._rows)
+    return out, _predictions(model, X)
+
+
 @pytest.mark.parametrize("estimator", ESTIMATORS, ids=lambda e: type(e).__name__)
 def test_skops_round_trip_is_identical_and_keeps_forgetting(estimator):
+    """skops restores what the estimator's own pickling restores, bit for bit.
+
+    Against the original model: fitted attributes, row registry and predictions
+    are identical (private state may differ where an estimator rebuilds derived
+    state on load, as DaRE rebuilds its row order).
+    """
     X, y = _contract_data(estimator)
     model = _fit(clone(estimator), X, y).partial_forget([0, 5, 6])
     restored = loads(dumps(model))
-    assert_identical(restored, model)
-    assert_identical(_predictions(restored, X), _predictions(model, X), "predictions")
+    reference = pickle.loads(pickle.dumps(model))
+    assert_identical(restored, reference)
+    assert_identical(_observable(restored, X), _observable(model, X))
     # the restored model forgets as the original does, and is saved again
-    model.partial_forget([1, 2])
-    restored.partial_forget([1, 2])
-    assert_identical(restored, model)
-    assert_identical(loads(dumps(restored)), model)
+    for m in (model, restored, reference):
+        m.partial_forget([1, 2])
+    assert_identical(restored, reference)
+    assert_identical(_observable(restored, X), _observable(model, X))
+    assert_identical(loads(dumps(restored)), pickle.loads(pickle.dumps(restored)))
     with pytest.raises(ValueError, match="already forgotten"):
         restored.partial_forget([5])
 

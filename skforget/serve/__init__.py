@@ -11,9 +11,7 @@ See ``docs/serving.rst``.
 """
 
 from skforget.serve._app import create_app
-from skforget.serve._journal import Journal
 from skforget.serve._server import TOKEN_ENV, serve
 from skforget.serve._service import FAULT_ENV, ForgetService, ServiceError
 
-__all__ = ["FAULT_ENV", "TOKEN_ENV", "ForgetService", "Journal", "ServiceError",
-           "create_app", "serve"]
+__all__ = ["FAULT_ENV", "TOKEN_ENV", "ForgetService", "ServiceError", "create_app", "serve"]

@@ -46,7 +46,28 @@ MAX_IDS = 10_000  # record ids per deletion request
 
 
 class ServiceError(Exception):
-    """A request the service cannot honour; ``status`` is the HTTP status."""
+    """A request the service cannot honour; ``status`` is the HTTP status.
+
+    Subclasses: bad input (422), unknown record ids (404, with
+    ``detail["unknown_ids"]`` and ``detail["already_forgotten"]``), a deletion
+    the estimator refuses (409), a model with no rows left or a deletion
+    journaled but not yet saved (503).
+
+    Attributes
+    ----------
+    status : int
+        The HTTP status that answers it.
+    detail : dict
+        The JSON body that answers it: ``detail`` (the message) and more.
+
+    Examples
+    --------
+    >>> from skforget.serve import ServiceError
+    >>> from skforget.serve._service import UnknownRecords
+    >>> err = UnknownRecords("no such record", unknown_ids=["x"])
+    >>> isinstance(err, ServiceError), err.status, err.detail
+    (True, 404, {'detail': 'no such record', 'unknown_ids': ['x']})
+    """
 
     status = 500
 
@@ -128,8 +149,8 @@ class ForgetService:
 
     Attributes
     ----------
-    journal : Journal
-        The deletion journal.
+    journal : object
+        The deletion journal (SQLite), read by :meth:`audit`.
     replayed : list of dict
         Receipts of the deletions applied on start (recovery).
 
