@@ -1,4 +1,4 @@
-"""Command line: ``python -m skforget demo`` and ``python -m skforget serve MODEL``."""
+"""Command line: ``python -m skforget demo``, ``serve MODEL`` and ``verify MODEL DATA``."""
 
 import argparse
 import sys
@@ -28,7 +28,17 @@ def main(argv=None):
                        help="a further type to trust when loading MODEL (repeatable)")
     serve.add_argument("--log-level", default="info",
                        choices=["debug", "info", "warning", "error"])
+    from skforget.verify._cli import add_parser as add_verify_parser
+
+    add_verify_parser(commands)
     args = parser.parse_args(argv)
+    if args.command == "verify":
+        from skforget.verify._cli import run_verify
+
+        try:
+            return run_verify(args)
+        except (ImportError, OSError, ValueError, TypeError) as exc:
+            parser.error(f"verify: {exc}")
     if args.command == "serve":
         from skforget.serve import serve as run_server
 

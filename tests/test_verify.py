@@ -246,3 +246,71 @@ def test_plot_attack_roc():
     assert ax.get_legend_handles_labels()[1][0].startswith("NB, forgotten")
     with pytest.raises(ValueError, match="labels"):
         plot_attack_roc(report, labels=["a", "b"])
+
+
+# --------------------------------------------------------------------- the CLI
+def _write_csv(path, X, y, header=None):
+    lines = [] if header is None else [",".join(header)]
+    lines += [", ".join([*(repr(float(v)) for v in row), str(label)])
+              for row, label in zip(X, y)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_cli_verify_prints_report(tmp_path, capsys):
+    pytest.importorskip("skops")
+    from skforget.__main__ import main
+    from skforget.io import dump
+
+    X, y = CANCER
+    labels = np.where(y == 1, "benign", "malignant")
+    data = tmp_path / "data.csv"
+    _write_csv(data, X, labels)
+    model = tmp_path / "model.skops"
+    dump({"model": GaussianNB().fit(X, labels)}, model)
+    assert main(["verify", str(model), str(data), "--forget", "0-9,20,@" + str(
+        _rows_file(tmp_path, [30, 31]))]) == 0
+    out = capsys.readouterr().out
+    assert "GaussianNB: forget 13 of 569 rows" in out and "matches refit       yes" in out
+    assert main(["verify", str(model), str(data), "--forget", "5", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["agreement"] == 1.0 and report["n_forgotten"] == 1
+
+
+def _rows_file(tmp_path, rows):
+    path = tmp_path / "rows.txt"
+    path.write_text("\n".join(map(str, rows)))
+    return path
+
+
+def test_cli_verify_flags_a_model_that_cannot_forget(tmp_path, capsys):
+    pytest.importorskip("skops")
+    from skforget.__main__ import main
+    from skforget.io import dump
+
+    X, y = DIABETES
+    data = tmp_path / "data.csv"
+    _write_csv(data, X, y, header=[f"x{i}" for i in range(X.shape[1])] + ["target"])
+    from sklearn.linear_model import Ridge as SklearnRidge
+
+    model = tmp_path / "model.joblib"
+    dump(SklearnRidge().fit(X, y), model, format="joblib")
+    code = main(["verify", str(model), str(data), "--forget", "0-49", "--header",
+                 "--label", "target", "--format", "joblib"])
+    assert code == 1
+    assert "matches refit       NO" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("forget, match", [("x", "Bad row"), ("5-2", "Bad row"),
+                                           ("900", "outside")])
+def test_cli_verify_bad_rows(tmp_path, capsys, forget, match):
+    pytest.importorskip("skops")
+    from skforget.__main__ import main
+    from skforget.io import dump
+
+    X, y = DIABETES
+    data = tmp_path / "data.csv"
+    _write_csv(data, X, y)
+    dump(Ridge().fit(X, y), tmp_path / "m.skops")
+    with pytest.raises(SystemExit):
+        main(["verify", str(tmp_path / "m.skops"), str(data), "--forget", forget])
+    assert match in capsys.readouterr().err
