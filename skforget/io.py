@@ -54,6 +54,7 @@ __all__ = ["RecordIndex", "UnknownRecordsError", "dump", "dumps", "load", "loads
 
 _FORMATS = ("skops", "joblib")
 _MAX_NAMED = 10  # how many offending ids an error message lists
+_WRITE_BUFFER = 8 * 2**20
 # modules whose classes are never model state: a file naming them is refused
 _NOT_STATE = ("skforget.__main__", "skforget.serve")
 # types that skforget models hold and skops does not trust by default
@@ -191,7 +192,8 @@ def _write_atomic(path, write):
     directory, name = os.path.split(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        # a large buffer: a model of a few MB leaves in one or two system calls
+        with os.fdopen(fd, "wb", buffering=_WRITE_BUFFER) as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())

@@ -487,17 +487,17 @@ def test_failed_save_leaves_the_deletion_journaled_then_applied(model_file, data
     import skforget.serve._service as service_module
 
     service = ForgetService(model_file)
-    real_write = service_module._write_atomic
+    real_dump = service_module.dump
 
     def full_disk(*args, **kwargs):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(service_module, "_write_atomic", full_disk)
+    monkeypatch.setattr(service_module, "dump", full_disk)
     with pytest.raises(service_module.NotApplied, match="receipt 1") as err:
         service.forget(["patient-0010"])
     assert err.value.status == 503
     assert service.health()["model_version"] == 0  # predictions still see version 0
-    monkeypatch.setattr(service_module, "_write_atomic", real_write)
+    monkeypatch.setattr(service_module, "dump", real_dump)
     receipt = service.forget(["patient-0003"])  # applies receipt 1 first, then 2
     assert receipt["receipt"] == 2 and receipt["model_version"] == 2
     assert [r["model_version"] for r in service.audit()["receipts"]] == [1, 2]

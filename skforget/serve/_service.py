@@ -22,7 +22,7 @@ from skforget.io import (
     UnknownRecordsError,
     _key,
     _stale_temporaries,
-    _write_atomic,
+    dump,
     dumps,
     load,
 )
@@ -459,13 +459,9 @@ class ForgetService:
         new = _Version(model, index, current.number + 1, seq)
         self._crash_at("after_apply")
         applied = time.perf_counter()
-        data = dumps({"model": new.model, "record_ids": new.index, "version": new.number,
-                      "journal_seq": seq, "journal_id": self.journal.journal_id,
-                      "last_rows": rows.astype(np.int64)})
-        # serialised first, then written in one call: each system call lets the
-        # event loop take the GIL back, for up to a switch interval
-        _write_atomic(self.model_path, lambda fh: fh.write(data))
-        del data
+        dump({"model": new.model, "record_ids": new.index, "version": new.number,
+              "journal_seq": seq, "journal_id": self.journal.journal_id,
+              "last_rows": rows.astype(np.int64)}, self.model_path)
         self._crash_at("after_persist")
         self._current = new  # predictions switch to the new version here
         saved = time.perf_counter()
