@@ -40,6 +40,11 @@ def main(argv=None):
         except (ImportError, OSError, ValueError, TypeError) as exc:
             parser.error(f"verify: {exc}")
     if args.command == "serve":
+        import importlib.util
+
+        missing = [m for m in ("fastapi", "uvicorn", "skops") if importlib.util.find_spec(m) is None]
+        if missing:
+            parser.error(f"serve needs {', '.join(missing)}: pip install 'skforget[serve]'")
         from skforget.serve import serve as run_server
 
         token = None
