@@ -385,12 +385,9 @@ def _sample_sorted(pool, n_pool, n_take, rng, t, out):
 
 
 @njit(cache=True)
-def _n_distinct(keys, m):
-    n = 1 if m > 0 else 0
-    for p in range(1, m):
-        if (keys[p] >> np.uint64(32)) != (keys[p - 1] >> np.uint64(32)):
-            n += 1
-    return n
+def _is_constant(keys, m):
+    """Sorted ``keys[:m]`` hold at most one distinct value."""
+    return m == 0 or (keys[0] >> np.uint64(32)) == (keys[m - 1] >> np.uint64(32))
 
 
 # --------------------------------------------------------------------- split choice
@@ -471,8 +468,10 @@ def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots,
     chosen = np.empty(min(max(k, 1), m_all), dtype=np.int64)
     order = np.empty(n_features, dtype=np.int64)
     bits = np.empty(1, dtype=np.float32)
-    stack = np.empty((2 * m_all + 2, 4), dtype=np.int64)
+    # stack entries: node, depth, first row, end of rows, class counts known
+    stack = np.empty((2 * m_all + 2, 5), dtype=np.int64)
     stack[0, 0], stack[0, 1], stack[0, 2], stack[0, 3] = root, depth, start, end
+    stack[0, 4] = 0
     top = 1
     n_nodes_cap = nodes.shape[0]
     n_slots_cap = slots.shape[0]
@@ -480,18 +479,20 @@ def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots,
     while top > 0:
         top -= 1
         node, d, lo, hi = stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3]
-        # live rows first, and the node's class counts
-        live_end = lo
-        for p in range(lo, hi):
-            r = perm_t[p]
-            if alive[r]:
-                perm_t[p] = perm_t[live_end]
-                perm_t[live_end] = r
-                live_end += 1
-        for j in range(n_classes):
-            counts[node, j] = 0
-        for p in range(lo, live_end):
-            counts[node, y[perm_t[p]]] += 1
+        live_end = hi
+        if node == root:  # forgotten rows to the back (below, ranges hold live rows only)
+            live_end = lo
+            for p in range(lo, hi):
+                r = perm_t[p]
+                if alive[r]:
+                    perm_t[p] = perm_t[live_end]
+                    perm_t[live_end] = r
+                    live_end += 1
+        if not stack[top, 4]:  # a greedy parent already knew its children's counts
+            for j in range(n_classes):
+                counts[node, j] = 0
+            for p in range(lo, live_end):
+                counts[node, y[perm_t[p]]] += 1
         m = live_end - lo
         nodes[node, LEFT] = -1
         nodes[node, RIGHT] = -1
@@ -563,7 +564,7 @@ def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots,
                 f = order[i]
                 mk = _sorted_keys(X, y, perm_t, lo, live_end, alive, f, keys, bits,
                                   sort_buf, hist)
-                if _n_distinct(keys, mk) < 2:
+                if _is_constant(keys, mk):
                     continue
                 n_cand = _candidates(keys, mk, n_classes, cand, bits)
                 n_take = min(k, n_cand)
@@ -595,7 +596,7 @@ def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots,
             thr = _midpoint(thr_v[best, 0], thr_v[best, 1])
             nodes[node, KIND] = GREEDY
             nodes[node, BEST] = best
-        mid, live_end = _partition(X, perm_t, lo, hi, alive, f_split, thr)
+        mid, live_end = _partition(X, perm_t, lo, live_end, alive, f_split, thr)
         left = cursor[CUR_NODE]
         right = left + 1
         cursor[CUR_NODE] += 2
@@ -603,9 +604,17 @@ def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots,
         nodes[node, LEFT] = left
         nodes[node, RIGHT] = right
         _set_threshold(nodes, node_f, node, thr)
+        known = nodes[node, KIND] == GREEDY
+        if known:  # the chosen threshold's cached counts are the children's
+            best = nodes[node, BEST]
+            for j in range(n_classes):
+                counts[left, j] = thr_left[best, j]
+                counts[right, j] = counts[node, j] - thr_left[best, j]
         stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3] = right, d + 1, mid, live_end
+        stack[top, 4] = known
         top += 1
         stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3] = left, d + 1, lo, mid
+        stack[top, 4] = known
         top += 1
     return OK
 
@@ -718,16 +727,15 @@ def _rescan_slot(X, y, perm_t, node, nodes, alive, s, k, n_classes, slots, thr_v
     Cached thresholds keep their place between the surviving neighbouring values
     (re-anchored, as a refit would place them); those no longer valid, or merged
     into another, are dropped and replaced by thresholds drawn uniformly among the
-    valid ones not cached (DaRE's resampling rule). Returns the number of distinct
-    values left (< 2: the feature is constant here now), or -1 if the slot lacks
-    room (cannot happen: deletions never add valid thresholds; kept as a guard).
+    valid ones not cached (DaRE's resampling rule). Returns 1 if the feature is
+    constant here now, 2 if not, or -1 if the slot lacks room (cannot happen:
+    deletions never add valid thresholds; kept as a guard).
     """
     f = slots[s, S_FEAT]
     m = _sorted_keys(X, y, perm_t, nodes[node, START], nodes[node, END], alive, f, keys,
                      bits, sort_buf, hist)
-    n_distinct = _n_distinct(keys, m)
-    if n_distinct < 2:
-        return n_distinct
+    if _is_constant(keys, m):
+        return 1
     n_cand = _candidates(keys, m, n_classes, cand, bits)
     # map each cached threshold to the candidate that now separates its values
     n_kept = 0
@@ -779,7 +787,7 @@ def _rescan_slot(X, y, perm_t, node, nodes, alive, s, k, n_classes, slots, thr_v
     _fill_thresholds(keys, m, chosen, total, thr_v, thr_left, thr_at, t0, n_classes, bits)
     for ti in range(t0 + total, t0 + slots[s, S_CAP]):
         _zero_threshold(thr_v, thr_left, thr_at, ti)
-    return n_distinct
+    return 2
 
 
 @intrinsic
