@@ -424,6 +424,18 @@ def _best_threshold(node, nodes, counts, slots, thr_v, thr_left, n_classes, crit
     return best
 
 
+@njit(cache=True)
+def _push_children(stack, top, nodes, node):
+    """Push a decision node's children on a growable depth-first stack."""
+    if top + 2 > stack.shape[0]:
+        bigger = np.empty(2 * stack.shape[0], dtype=np.int64)
+        bigger[:top] = stack[:top]
+        stack = bigger
+    stack[top] = nodes[node, LEFT]
+    stack[top + 1] = nodes[node, RIGHT]
+    return stack, top + 2
+
+
 # --------------------------------------------------------------------------- growing
 @njit(cache=True)
 def _partition(X, perm_t, start, end, alive, f, thr):
@@ -707,13 +719,7 @@ def _regrow_pending(X, y, alive, nodes, node_f, counts, slots, thr_v, thr_left, 
                 work[4] += 1
                 continue
             if nodes[node, LEFT] >= 0:
-                if top + 2 > stack.shape[0]:
-                    bigger = np.empty(2 * stack.shape[0], dtype=np.int64)
-                    bigger[:top] = stack[:top]
-                    stack = bigger
-                stack[top] = nodes[node, LEFT]
-                stack[top + 1] = nodes[node, RIGHT]
-                top += 2
+                stack, top = _push_children(stack, top, nodes, node)
         tree_pending[t] = False
     return OK
 
@@ -1046,13 +1052,7 @@ def _scrub_below(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node):
         top -= 1
         nd = stack[top]
         if nodes[nd, LEFT] >= 0:
-            if top + 2 > stack.shape[0]:
-                bigger = np.empty(2 * stack.shape[0], dtype=np.int64)
-                bigger[:top] = stack[:top]
-                stack = bigger
-            stack[top] = nodes[nd, LEFT]
-            stack[top + 1] = nodes[nd, RIGHT]
-            top += 2
+            stack, top = _push_children(stack, top, nodes, nd)
         _scrub_slots(nodes, slots, thr_v, thr_left, thr_at, nd)
         nodes[nd, :] = 0
         nodes[nd, LEFT] = -1
@@ -1119,13 +1119,7 @@ def _reachable(nodes, roots, keep_node):
             keep_node[node] = True
             n += 1
             if nodes[node, LEFT] >= 0:
-                if top + 2 > stack.shape[0]:
-                    bigger = np.empty(2 * stack.shape[0], dtype=np.int64)
-                    bigger[:top] = stack[:top]
-                    stack = bigger
-                stack[top] = nodes[node, LEFT]
-                stack[top + 1] = nodes[node, RIGHT]
-                top += 2
+                stack, top = _push_children(stack, top, nodes, node)
     return n
 
 
@@ -1202,13 +1196,7 @@ def _importances(nodes, counts, roots, n_features, criterion, out):
                 _side_impurity(counts[node], n, n_classes, criterion)
                 - _side_impurity(counts[left], nl, n_classes, criterion)
                 - _side_impurity(counts[right], nr, n_classes, criterion))
-            if top + 2 > stack.shape[0]:
-                bigger = np.empty(2 * stack.shape[0], dtype=np.int64)
-                bigger[:top] = stack[:top]
-                stack = bigger
-            stack[top] = left
-            stack[top + 1] = right
-            top += 2
+            stack, top = _push_children(stack, top, nodes, node)
         total = tree_imp.sum()
         if total > 0:  # trees that are a single leaf are left out, as in scikit-learn
             for f in range(n_features):
