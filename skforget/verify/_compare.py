@@ -61,8 +61,10 @@ class RefitReport:
     param_worst : str or None
         The attribute where ``param_distance`` was found.
     forget_time, refit_time : float or None
-        Seconds for ``partial_forget`` and for fitting a clone on the remaining
-        rows (medians over seeds for randomised estimators). ``forget_time`` is
+        Seconds for ``partial_forget`` (after a warm-up call on another copy,
+        so that loading compiled kernels is not counted) and for fitting a
+        clone on the remaining rows (medians over seeds for randomised
+        estimators). ``forget_time`` is
         None for an estimator that cannot forget.
     n_seeds : int
         1 for a deterministic comparison; the number of seeds otherwise.
@@ -339,6 +341,9 @@ def _forgotten_copy(estimator, X, y, idx):
         model = clone(estimator).fit(X, y)
     if not hasattr(model, "partial_forget"):
         return None, model
+    # warm-up on another copy: a loaded model's first forget would otherwise time
+    # the loading of its compiled kernels, not the forgetting
+    copy.deepcopy(model).partial_forget(idx[:1])
     return _timed(model.partial_forget, idx)
 
 
