@@ -1,6 +1,7 @@
 """Command line: ``python -m skforget demo``, ``serve MODEL`` and ``verify MODEL DATA``."""
 
 import argparse
+import os
 import sys
 
 
@@ -51,8 +52,14 @@ def main(argv=None):
         if args.token_file is not None:
             with open(args.token_file) as fh:
                 token = fh.read().strip() or None
-        run_server(args.model, host=args.host, port=args.port, journal_path=args.journal,
-                   token=token, trusted=args.trust, log_level=args.log_level)
+        if not os.path.isfile(args.model):
+            parser.error(f"no model file at {args.model}")
+        try:
+            run_server(args.model, host=args.host, port=args.port, journal_path=args.journal,
+                       token=token, trusted=args.trust, log_level=args.log_level)
+        except (ValueError, TypeError, RuntimeError) as exc:  # refused to start: say why
+            print(f"python -m skforget serve: {exc}", file=sys.stderr)
+            return 1
         return 0
     if args.command == "demo":
         from skforget._demo import run_demo
