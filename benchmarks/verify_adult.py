@@ -83,7 +83,7 @@ def part2(X, y, n_shadow, rng):
     forgotten, retained = train[:n_forget], train[n_forget:]
     print(f"== Part 2: membership inference; {n_train} training rows, {n_forget} forgotten, "
           f"{unseen.size} never seen ==\n")
-    groups = dict(forgotten=forgotten, retained=retained, unseen=unseen)
+    groups = {"forgotten": forgotten, "retained": retained, "unseen": unseen}
 
     dare = DaREForestClassifier(n_estimators=50, max_depth=20, k=10, random_state=0)
     forgot = clone(dare).fit(X[train], y[train]).partial_forget(forgotten)
