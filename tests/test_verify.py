@@ -101,6 +101,27 @@ def test_randomised_estimator_compared_over_seeds():
     assert "two refit sets" in str(report)
 
 
+class _ForestThatKeepsRows(DaREForestClassifier):
+    """Claims to forget, does nothing: what the seed comparison must catch."""
+
+    def partial_forget(self, X_idx, *, X=None):
+        return self
+
+
+def test_randomised_model_that_did_not_forget_is_flagged():
+    X, y = _noisy(400, 5)
+    est = _ForestThatKeepsRows(n_estimators=5, max_depth=10, random_state=0)
+    report = compare_to_refit(est, X, y, np.arange(40), n_seeds=4)
+    # over all rows the kept rows hide in seed noise; on the forgotten rows they show
+    assert report.tv_forgotten > 1.5 * report.baseline_tv_forgotten
+    assert not report.matches_refit
+    honest = compare_to_refit(DaREForestClassifier(n_estimators=5, max_depth=10,
+                                                   random_state=0), X, y, np.arange(40),
+                              n_seeds=4)
+    assert honest.tv_forgotten <= 1.5 * honest.baseline_tv_forgotten
+    assert honest.matches_refit
+
+
 @pytest.mark.parametrize("forget, error, match", [
     ([600], ValueError, "outside"),
     ([], ValueError, "no rows"),
