@@ -289,12 +289,6 @@ class DaREForestClassifier(ForgetMixin, ClassifierMixin, BaseEstimator):
             reg.drop_classes(keep)
             self.classes_ = self.classes_[keep]
 
-    def __getstate__(self):
-        if "_forest" in self.__dict__:
-            reg = self._rows
-            self._forest.canonicalize(reg.X, reg.alive, reg.n)
-        return super().__getstate__()
-
     def __setstate__(self, state):
         super().__setstate__(state)
         if "_forest" in state:

@@ -201,6 +201,10 @@ class _Forest:
 
     def compact(self):
         """Squeeze out abandoned pool entries and spare capacity; renumber everything."""
+        self.__dict__.update(self._compacted())
+
+    def _compacted(self):
+        """The pools without abandoned entries or spare capacity (new arrays; self unchanged)."""
         used = int(self.cursor[0])
         keep = np.zeros(used, dtype=np.bool_)
         K._reachable(self.nodes, self.roots, keep)
@@ -225,32 +229,22 @@ class _Forest:
         nodes[~greedy, K.NSLOT] = 0
         slots[:, K.S_THR0] = new_thr0
         slots[:, K.S_CAP] = n_thr
-        self.nodes = nodes
-        self.node_f = self.node_f[:used][keep].copy()
-        self.counts = self.counts[:used][keep].copy()
-        self.slots = slots
+        out = dict(nodes=nodes, node_f=self.node_f[:used][keep], counts=self.counts[:used][keep],
+                   slots=slots, roots=new_id[self.roots].astype(np.int64),
+                   cursor=np.array([nodes.shape[0], slots.shape[0], old_thr.size], dtype=np.int64),
+                   n_live_nodes=nodes.shape[0])
         for name in _THR_POOLS:
-            setattr(self, name, getattr(self, name)[old_thr].copy())
-        self.roots = new_id[self.roots].astype(np.int64)
-        self.cursor = np.array([nodes.shape[0], slots.shape[0], old_thr.size], dtype=np.int64)
-        self.n_live_nodes = nodes.shape[0]
+            out[name] = getattr(self, name)[old_thr]
+        return out
 
     def __getstate__(self):
-        # a pickle holds live entries only, and no row order (rebuilt on load)
-        self.compact()
+        # live entries only, and no row order (rebuilt on load): the state depends
+        # on the trees, not on the history of deletions; the live object is untouched
         state = dict(self.__dict__)
+        state.update(self._compacted())
         state["perm"] = self.perm.shape
         state.pop("_scratch", None)
         return state
-
-    def canonicalize(self, X, alive, n_rows):
-        """Compact the pools and lay each tree's live rows out afresh.
-
-        The state then depends only on the trees, not on the history of
-        deletions: a pickle, and the model it loads to, hold exactly this.
-        """
-        self.compact()
-        self._restore_order(X, alive, n_rows)
 
     def _restore_order(self, X, alive, n_rows):
         """Recreate ``perm`` and node ranges (after unpickling, or to canonicalize)."""
