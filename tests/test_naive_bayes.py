@@ -173,6 +173,21 @@ def test_gaussian_stays_accurate_forgetting_99_percent_one_by_one(order):
                                rtol=1e-9)
 
 
+@pytest.mark.parametrize("scale", [1e5, 1e9])
+def test_gaussian_forgetting_an_outlier_recomputes_instead_of_cancelling(scale):
+    """A row far from its class (scale x the spread): downdating would cancel digits."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 4)) * [1.0, 10.0, 0.1, 1.0]
+    y = np.arange(60) % 3
+    X[7, 1] = -scale * 10.0
+    keep = np.arange(60) != 7
+    refit = sknb.GaussianNB().fit(X[keep], y[keep])
+    model = fnb.GaussianNB().fit(X, y).partial_forget([7])
+    np.testing.assert_allclose(model.var_, refit.var_, rtol=1e-12)
+    np.testing.assert_allclose(model.theta_, refit.theta_, rtol=1e-12, atol=1e-14)
+    assert model.epsilon_ == pytest.approx(refit.epsilon_, rel=1e-12)
+
+
 def test_gaussian_epsilon_uses_all_remaining_rows_after_partial_fit():
     """Unlike sklearn's partial_fit, epsilon_ is that of fit on every row."""
     X, y = make_data("GaussianNB")

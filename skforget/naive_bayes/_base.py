@@ -127,8 +127,7 @@ class _ForgetNBMixin(_SummaryStatsMixin):
         return self
 
     def _forget_rows(self, idx, X_rows, codes, weights):
-        stats = self._copied_stats()
-        self._remove_rows(stats, X_rows, codes, weights)
+        stats = self._stats_without(idx, X_rows, codes, weights)
         classes, keep = self.classes_, None
         if not self._classes_fixed:
             present = self._class_rows(stats) > 0
@@ -144,6 +143,12 @@ class _ForgetNBMixin(_SummaryStatsMixin):
         self._rows.scrub(idx)
         if keep is not None:
             self._rows.drop_classes(keep)
+
+    def _stats_without(self, idx, X_rows, codes, weights):
+        """The statistics with rows ``idx`` removed (a new dict; ``self`` unchanged)."""
+        stats = self._copied_stats()
+        self._remove_rows(stats, X_rows, codes, weights)
+        return stats
 
     def _class_rows(self, stats):
         """Rows per class (regardless of weight): a class with none disappears."""

@@ -34,7 +34,12 @@ class GaussianNB(_ForgetNBMixin, _SkGaussianNB):
     ``partial_forget(X_idx)`` needs only row numbers; a forgotten row is
     overwritten with zeros. With ``retain_rows=False`` it keeps labels, weights
     and a 64-bit fingerprint per row, and ``partial_forget(X_idx, X=rows)``
-    needs the rows themselves (checked against the fingerprints).
+    needs the rows themselves (checked against the fingerprints). Forgetting a
+    row far from its class mean (an outlier many orders of magnitude out) would
+    cancel most digits of a downdated sum of squares: with retained rows the
+    moments are then summed afresh over the remaining rows (O(n d)); without
+    them the downdate stands, accurate to about ``1e-16 x (outlier / spread)^2``
+    relative.
 
     Parameters
     ----------
@@ -143,6 +148,28 @@ class GaussianNB(_ForgetNBMixin, _SkGaussianNB):
         accumulate_moments(np.ascontiguousarray(X, dtype=np.float64), codes, w, -1,
                            stats["counts"], stats["moments"])
 
+    def _stats_without(self, idx, X_rows, codes, weights):
+        """Downdate the moments; recompute them from the remaining rows if that loses digits.
+
+        Subtracting a row far from its class mean (an outlier, say 1e5 standard
+        deviations out) from a sum of squares cancels most of the sum's digits:
+        when the removed squares exceed ``_CANCELLATION`` times what remains, and
+        the rows are retained, the moments are summed afresh over the remaining
+        rows (O(n d), as a refit would).
+        """
+        stats = super()._stats_without(idx, X_rows, codes, weights)
+        if not self.retain_rows or not _loses_digits(self._stats["moments"],
+                                                     stats["moments"], X_rows, codes,
+                                                     weights):
+            return stats
+        reg = self._rows
+        keep = reg.alive[: reg.n].copy()
+        keep[idx] = False
+        fresh = self._empty_stats(stats["counts"].shape[0] - 1, X_rows.shape[1])
+        self._add_rows(fresh, reg.X[: reg.n][keep], reg.codes[: reg.n][keep],
+                       reg.weights[: reg.n][keep])
+        return fresh
+
     def _fitted_attributes(self, stats, classes):
         params, epsilon = gaussian_parameters(stats["moments"], self.var_smoothing)
         d = (params.shape[1] - 1) // 2
@@ -164,3 +191,23 @@ class GaussianNB(_ForgetNBMixin, _SkGaussianNB):
             "class_prior_": class_prior,
             "epsilon_": epsilon,
         }
+
+
+_CANCELLATION = 1e6  # removed / remaining squares above which a downdate loses digits
+
+
+def _loses_digits(before, after, X_rows, codes, weights):
+    """Whether removing ``X_rows`` cancelled most digits of a sum of squares.
+
+    ``before`` and ``after`` are the moments (one row per class, then the global
+    row) before and after the downdate; the removed rows' squared deviations from
+    the old means are compared with the squares that remain.
+    """
+    d = X_rows.shape[1]
+    X_rows = np.asarray(X_rows, dtype=np.float64)
+    removed = np.zeros((before.shape[0], d))
+    np.add.at(removed, codes, weights[:, None] * (X_rows - before[codes, 1 : 1 + d]) ** 2)
+    removed[-1] = ((X_rows - before[-1, 1 : 1 + d]) ** 2).sum(axis=0)
+    remaining = after[:, 1 + 2 * d :]
+    return bool((removed > _CANCELLATION * remaining).any())
+
