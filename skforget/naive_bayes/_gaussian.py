@@ -158,11 +158,10 @@ class GaussianNB(_ForgetNBMixin, _SkGaussianNB):
         rows (O(n d), as a refit would).
         """
         stats = super()._stats_without(idx, X_rows, codes, weights)
-        if not self.retain_rows or not _loses_digits(self._stats["moments"],
-                                                     stats["moments"], X_rows, codes,
-                                                     weights):
-            return stats
         reg = self._rows
+        if reg.X is None or not _loses_digits(self._stats["moments"], stats["moments"],
+                                              X_rows, codes, weights):
+            return stats  # (no rows kept here: retain_rows=False, or held by a pipeline)
         keep = reg.alive[: reg.n].copy()
         keep[idx] = False
         fresh = self._empty_stats(stats["counts"].shape[0] - 1, X_rows.shape[1])
