@@ -438,11 +438,8 @@ def _push_children(stack, top, nodes, node):
 
 # --------------------------------------------------------------------------- growing
 @njit(cache=True)
-def _partition(X, perm_t, start, end, alive, f, thr):
-    """Reorder ``perm_t[start:end]``: live rows with x <= thr, live rows above, dead rows.
-
-    Returns (end of the left block, end of the live rows).
-    """
+def _live_first(perm_t, start, end, alive):
+    """Move the live rows of ``perm_t[start:end]`` to its front; return where they end."""
     live_end = start
     for p in range(start, end):
         r = perm_t[p]
@@ -450,6 +447,16 @@ def _partition(X, perm_t, start, end, alive, f, thr):
             perm_t[p] = perm_t[live_end]
             perm_t[live_end] = r
             live_end += 1
+    return live_end
+
+
+@njit(cache=True)
+def _partition(X, perm_t, start, end, alive, f, thr):
+    """Reorder ``perm_t[start:end]``: live rows with x <= thr, live rows above, dead rows.
+
+    Returns (end of the left block, end of the live rows).
+    """
+    live_end = _live_first(perm_t, start, end, alive)
     mid = start
     for p in range(start, live_end):
         r = perm_t[p]
@@ -493,13 +500,7 @@ def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots,
         node, d, lo, hi = stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3]
         live_end = hi
         if node == root:  # forgotten rows to the back (below, ranges hold live rows only)
-            live_end = lo
-            for p in range(lo, hi):
-                r = perm_t[p]
-                if alive[r]:
-                    perm_t[p] = perm_t[live_end]
-                    perm_t[live_end] = r
-                    live_end += 1
+            live_end = _live_first(perm_t, lo, hi, alive)
         if not stack[top, 4]:  # a greedy parent already knew its children's counts
             for j in range(n_classes):
                 counts[node, j] = 0
