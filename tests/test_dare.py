@@ -258,6 +258,63 @@ def test_invariants_hold_after_random_sequences(data):
     assert_invariants(restored)
 
 
+# ------------------------------------------------------------- score bounds
+@settings(max_examples=200, deadline=None)
+@given(counts=st.lists(st.integers(0, 40), min_size=2, max_size=4),
+       lab=st.integers(0, 3), criterion=st.sampled_from([0, 1]))
+def test_one_row_lowers_a_side_score_by_at_most_the_bound(counts, lab, criterion):
+    """The bound behind skipped re-scoring: a removal never raises a score, and
+    lowers it by at most ``_score_drop_bound`` (here on one side of a split)."""
+    lab %= len(counts)
+    counts[lab] += 1
+    before = np.array(counts)
+    after = before.copy()
+    after[lab] -= 1
+    zero = np.zeros_like(before)
+    drop = _score(zero, before, criterion) - _score(zero, after, criterion)
+    assert -1e-12 <= drop <= K._score_drop_bound(before.sum(), criterion) + 1e-12
+
+
+def assert_score_bounds(model):
+    """At each greedy node the cached bound lies below every other eligible threshold's score."""
+    f = model._forest
+    p = f.params
+    for t in range(model.n_estimators):
+        stack = [int(f.roots[t])]
+        while stack:
+            node = stack.pop()
+            nd = f.nodes[node]
+            if nd[K.LEFT] < 0:
+                continue
+            stack += [int(nd[K.LEFT]), int(nd[K.RIGHT])]
+            if nd[K.KIND] != K.GREEDY:
+                continue
+            n = f.counts[node].sum()
+            for s in range(nd[K.SLOT0], nd[K.SLOT0] + nd[K.NSLOT]):
+                t0 = f.slots[s, K.S_THR0]
+                for ti in range(t0, t0 + f.slots[s, K.S_NTHR]):
+                    n_left = f.thr_left[ti].sum()
+                    if ti == nd[K.BEST] or min(n_left, n - n_left) < p.min_samples_leaf:
+                        continue
+                    score = K._split_score(f.thr_left, ti, f.counts, node, f.counts.shape[1],
+                                           p.criterion)
+                    assert f.node_f[node, K.BOUND] <= score + 1e-9, (node, ti)
+
+
+@pytest.mark.parametrize("criterion", ["gini", "entropy"])
+def test_kept_splits_are_still_the_argmin(criterion):
+    """Splits kept without re-scoring are the argmin (invariants) under valid bounds,
+    and the skipping happened."""
+    X, y = _load("adult", 1500)
+    model = DaREForestClassifier(n_estimators=4, max_depth=6, k=5, criterion=criterion,
+                                 random_state=0).fit(X, y)
+    for r in np.random.RandomState(2).choice(len(X), 150, replace=False):
+        model.partial_forget(int(r))
+    assert model._forest.work[5] > 0
+    assert_score_bounds(model)
+    assert_invariants(model)
+
+
 # ------------------------------------------------------- the scikit-learn surface
 def test_fit_is_deterministic_and_parallel_safe():
     X, y = load_breast_cancer(return_X_y=True)

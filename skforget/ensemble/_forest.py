@@ -43,7 +43,7 @@ def _empty_pools(n_nodes, n_slots, n_thr, n_classes):
     nodes[:, K.RIGHT] = -1
     return dict(
         nodes=nodes,
-        node_f=np.zeros((n_nodes, 3)),
+        node_f=np.zeros((n_nodes, K.N_FCOLS)),
         counts=np.zeros((n_nodes, n_classes), dtype=np.int32),
         slots=np.zeros((n_slots, 4), dtype=np.int32),
         thr_v=np.zeros((n_thr, 2), dtype=np.float32),
@@ -130,8 +130,8 @@ class _Forest:
         self.cursor = np.array([node_off[-1], slot_off[-1], thr_off[-1]], dtype=np.int64)
         self.n_live_nodes = int(node_off[-1])
         # forgetting work: nodes visited, thresholds updated, rescans, rows
-        # rescanned, subtrees regrown
-        self.work = np.zeros(5, dtype=np.int64)
+        # rescanned, subtrees regrown, splits kept without re-scoring
+        self.work = np.zeros(6, dtype=np.int64)
 
     def _pools(self):
         return tuple(getattr(self, name) for name in _POOLS)
@@ -242,9 +242,19 @@ class _Forest:
         # on the trees, not on the history of deletions; the live object is untouched
         state = dict(self.__dict__)
         state.update(self._compacted())
+        # score bounds are a cache shaped by past deletions: left out (recomputed)
+        state["node_f"][:, K.BOUND] = 0.0
         state["perm"] = self.perm.shape
         state.pop("_scratch", None)
         return state
+
+    def __setstate__(self, state):
+        node_f = state["node_f"]
+        if node_f.shape[1] < K.N_FCOLS:  # pickled before the score-bound column
+            pad = np.zeros((node_f.shape[0], K.N_FCOLS - node_f.shape[1]))
+            state["node_f"] = np.hstack([node_f, pad])
+            state["work"] = np.concatenate([state["work"], np.zeros(1, dtype=np.int64)])
+        self.__dict__.update(state)
 
     def _restore_order(self, X, alive, n_rows):
         """Recreate ``perm`` and node ranges (after unpickling, or to canonicalize)."""

@@ -6,8 +6,11 @@ A forest lives in a few pools shared by all its trees (see ``_forest.py``):
   float32 bits rounded down (routing float32 rows reads the row's first 16 bytes
   only), depth, kind, the node's feature slots, its chosen threshold, its range in
   the tree's row order, a pending-rebuild flag;
-- ``node_f`` float64 (n_nodes, 3): threshold, and for random nodes the smallest and
-  largest value of the split feature among the node's rows;
+- ``node_f`` float64 (n_nodes, 4): threshold; for random nodes the smallest and
+  largest value of the split feature among the node's rows; for greedy nodes a
+  lower bound on the score of every eligible cached threshold but the chosen one
+  (``_forget_step`` skips re-scoring while the chosen one stays below it; zero,
+  i.e. no skipping, in a pickle);
 - ``counts`` int32 (n_nodes, n_classes): class counts of the node's live rows;
 - ``slots`` int32 (n_slots, 4): a greedy node's sampled feature, how many
   thresholds it caches, where they start in the threshold pool and its capacity
@@ -43,7 +46,8 @@ N_COLS = 12
 # node kinds
 LEAF, GREEDY, RANDOM = 0, 1, 2
 # node_f columns
-THR, LO, HI = 0, 1, 2
+THR, LO, HI, BOUND = 0, 1, 2, 3
+N_FCOLS = 4
 # pending flags
 REGROW_CHILDREN, REGROW_NODE = 1, 2
 # slot columns
@@ -394,7 +398,8 @@ def _is_constant(keys, m):
 @njit(cache=True)
 def _best_threshold(node, nodes, counts, slots, thr_v, thr_left, n_classes, criterion,
                     min_samples_leaf):
-    """Index of the threshold minimising the split score at a greedy node, or -1.
+    """The threshold minimising the split score at a greedy node (or -1), and the
+    lowest score among the other eligible thresholds (inf if none).
 
     Ties break by the smaller feature index, then the smaller threshold, so the
     choice does not depend on the order of the cache. Thresholds leaving fewer
@@ -403,6 +408,7 @@ def _best_threshold(node, nodes, counts, slots, thr_v, thr_left, n_classes, crit
     n_total = _node_size(counts, node, n_classes)
     best = -1
     best_score = np.inf
+    second = np.inf
     best_feat = 0
     best_v = np.float32(0.0)
     s0 = nodes[node, SLOT0]
@@ -420,8 +426,26 @@ def _best_threshold(node, nodes, counts, slots, thr_v, thr_left, n_classes, crit
             if (best < 0 or score < best_score
                     or (score == best_score and (f < best_feat
                                                  or (f == best_feat and v < best_v)))):
+                second = min(second, best_score)
                 best, best_score, best_feat, best_v = ti, score, f, v
-    return best
+            else:
+                second = min(second, score)
+    return best, second
+
+
+@njit(cache=True)
+def _score_drop_bound(n, criterion):
+    """How much removing one row from a node of ``n`` rows can lower any split score.
+
+    The row leaves one side of every split. For the Gini score ``m - S/m`` of a
+    side (``m`` rows, ``S`` the sum of squared class counts) the change is
+    ``-1 - (S + m - 2 m c) / (m (m - 1))``, in [-2, 0]. For entropy ``m log m -
+    sum c log c`` it is ``(f(c) - f(c-1)) - (f(m) - f(m-1))`` with ``f(x) = x log
+    x`` convex, in [-(log m + 1), 0]. Scores never rise.
+    """
+    if criterion == 0:
+        return 2.0
+    return np.log(np.float64(max(n, 1))) + 1.0
 
 
 @njit(cache=True)
@@ -521,6 +545,7 @@ def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots,
         _set_threshold(nodes, node_f, node, 0.0)
         node_f[node, LO] = 0.0
         node_f[node, HI] = 0.0
+        node_f[node, BOUND] = 0.0
         if (d >= max_depth or m < min_samples_split or m < 2 * min_samples_leaf
                 or _is_pure(counts, node, n_classes)):
             continue
@@ -596,8 +621,8 @@ def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots,
                 n_slot += 1
             nodes[node, SLOT0] = s0
             nodes[node, NSLOT] = n_slot
-            best = _best_threshold(node, nodes, counts, slots, thr_v, thr_left, n_classes,
-                                   criterion, min_samples_leaf)
+            best, second = _best_threshold(node, nodes, counts, slots, thr_v, thr_left,
+                                           n_classes, criterion, min_samples_leaf)
             if best < 0:
                 _scrub_slots(nodes, slots, thr_v, thr_left, thr_at, node)
                 nodes[node, NSLOT] = 0
@@ -609,6 +634,7 @@ def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots,
             thr = _midpoint(thr_v[best, 0], thr_v[best, 1])
             nodes[node, KIND] = GREEDY
             nodes[node, BEST] = best
+            node_f[node, BOUND] = second
         mid, live_end = _partition(X, perm_t, lo, live_end, alive, f_split, thr)
         left = cursor[CUR_NODE]
         right = left + 1
@@ -688,7 +714,7 @@ def _regrow_pending(X, y, alive, nodes, node_f, counts, slots, thr_v, thr_left, 
     """
     stack = np.empty(64, dtype=np.int64)
     saved_i = np.empty(N_COLS, dtype=np.int32)
-    saved_f = np.empty(3, dtype=np.float64)
+    saved_f = np.empty(N_FCOLS, dtype=np.float64)
     saved_cursor = np.empty(3, dtype=np.int64)
     for t in range(roots.shape[0]):
         if not tree_pending[t]:
@@ -836,7 +862,8 @@ def _forget_rows(X, y, alive, rows, nodes, node_f, counts, slots, thr_v, thr_lef
     processed: a walk is bound by memory latency, and the trees are independent.
     ``tree_pending[t]`` tells the caller to regrow tree ``t``'s pending nodes
     (``_regrow_pending``). ``work`` counts [nodes visited, cached thresholds
-    updated, feature rescans, rows rescanned, (subtrees regrown)]; ``keys``,
+    updated, feature rescans, rows rescanned, (subtrees regrown), greedy nodes
+    whose split was kept without re-scoring]; ``keys``,
     ``cand`` (twice as long), ``chosen``, ``kept`` and ``sort_buf``, one entry per
     row, are scratch for feature rescans (kept by the caller between calls).
     """
@@ -933,6 +960,7 @@ def _forget_step(X, y, alive, r, lab, t, node, nodes, node_f, counts, slots, thr
             return -1
         return nodes[node, LEFT] if x <= node_f[node, THR] else nodes[node, RIGHT]
     # greedy node: update every cached threshold with this row
+    any_dirty = False
     s0 = nodes[node, SLOT0]
     for s in range(s0, s0 + nodes[node, NSLOT]):
         f = slots[s, S_FEAT]
@@ -951,6 +979,7 @@ def _forget_step(X, y, alive, r, lab, t, node, nodes, node_f, counts, slots, thr
                 thr_at[ti, 1, lab] -= 1
                 dirty = dirty or not _still_valid(thr_at, ti, n_classes)
         if dirty:
+            any_dirty = True
             work[2] += 1
             work[3] += nodes[node, END] - nodes[node, START]
             if _rescan_slot(X, y, perm_t, node, nodes, alive, s, k, n_classes, slots, thr_v,
@@ -961,11 +990,31 @@ def _forget_step(X, y, alive, r, lab, t, node, nodes, node_f, counts, slots, thr
                 nodes[node, PENDING] = REGROW_NODE
                 tree_pending[t] = True
                 return -1
-    best = _best_threshold(node, nodes, counts, slots, thr_v, thr_left, n_classes,
-                           criterion, min_samples_leaf)
+    if not any_dirty:
+        # the cache kept its thresholds: if the chosen one stays eligible and its
+        # new score is below what any other can have dropped to, it is still the
+        # unique argmin, and re-scoring every threshold would change nothing
+        best = nodes[node, BEST]
+        n_left = 0
+        for j in range(n_classes):
+            n_left += thr_left[best, j]
+        if n_left >= min_samples_leaf and m - n_left >= min_samples_leaf:
+            bound = node_f[node, BOUND] - _score_drop_bound(m + 1, criterion)
+            score = _split_score(thr_left, best, counts, node, n_classes, criterion)
+            # margin for rounding: scores are sums of O(m log m) terms
+            if bound - score > 1e-9 * (m + 1) * (np.log(np.float64(m + 1)) + 1.0):
+                node_f[node, BOUND] = bound
+                work[5] += 1
+                if nodes[node, PENDING]:
+                    return -1
+                return nodes[node, LEFT] if X[r, nodes[node, FEAT]] <= node_f[node, THR] \
+                    else nodes[node, RIGHT]
+    best, second = _best_threshold(node, nodes, counts, slots, thr_v, thr_left, n_classes,
+                                   criterion, min_samples_leaf)
     if best < 0:
         _make_leaf(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node)
         return -1
+    node_f[node, BOUND] = second
     f_best = slots[_slot_of(nodes, slots, node, best), S_FEAT]
     old_thr = node_f[node, THR]
     same = f_best == nodes[node, FEAT] and thr_v[best, 0] <= old_thr < thr_v[best, 1]
