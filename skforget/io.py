@@ -187,7 +187,12 @@ def dump(obj, file, *, format="skops", compression=0):
     _write_atomic(file, write)
 
 
-def _write_atomic(path, write):
+def _write_atomic(path, write, before_rename=None):
+    """Write ``path`` atomically: temporary file, fsync, rename, directory fsync.
+
+    ``before_rename`` (no arguments) runs once the temporary file is on disk,
+    just before it replaces ``path``.
+    """
     path = os.path.abspath(os.fspath(path))
     directory, name = os.path.split(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
@@ -197,6 +202,8 @@ def _write_atomic(path, write):
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
+        if before_rename is not None:
+            before_rename()
         with contextlib.suppress(FileNotFoundError):
             os.chmod(tmp, stat.S_IMODE(os.stat(path).st_mode))
         os.replace(tmp, path)

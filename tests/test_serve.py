@@ -32,7 +32,13 @@ from skforget.io import RecordIndex, dump, load  # noqa: E402
 from skforget.linear_model import Ridge  # noqa: E402
 from skforget.naive_bayes import GaussianNB  # noqa: E402
 from skforget.serve import FAULT_ENV, ForgetService  # noqa: E402
-from skforget.serve._service import BadRequest, NotReady, Refused, UnknownRecords  # noqa: E402
+from skforget.serve._service import (  # noqa: E402
+    BadRequest,
+    NotPersisted,
+    NotReady,
+    Refused,
+    UnknownRecords,
+)
 
 CANARY = -987654.3125  # planted in row 10, which the tests forget
 TOKEN = "test-token-5b1e"
@@ -67,6 +73,20 @@ def _forgotten_locally(data, *batches):
     for rows in batches:
         model.partial_forget(rows)
     return model
+
+
+def _without_persistence(receipt):
+    return {k: v for k, v in receipt.items() if k not in ("persisted", "persisted_at")}
+
+
+def _wait_saved(server, timeout=30):
+    """Health once the model file holds the served version."""
+    deadline = time.monotonic() + timeout
+    while True:
+        health = server.request("GET", "/health")[1]
+        if health["persistence"] == "current" or time.monotonic() > deadline:
+            return health
+        time.sleep(0.02)
 
 
 def _free_port():
@@ -177,18 +197,36 @@ def test_predict_forget_audit_round_trip(model_file, data):
         np.testing.assert_allclose(out["probabilities"], refit.predict_proba(X[:50]),
                                    rtol=1e-6, atol=1e-12)
 
+        # the file follows in the background; the audit log says when
+        health = _wait_saved(server)
+        assert health["persisted_version"] == 1 and health["pending_saves"] == 0
+        assert health["persisted_journal_seq"] == 1 and health["save_error"] is None
         status, audit = server.request("GET", "/audit")
-        assert status == 200 and audit["receipts"] == [receipt]
+        assert status == 200 and len(audit["receipts"]) == 1
+        (logged,) = audit["receipts"]
+        assert _without_persistence(logged) == _without_persistence(receipt)
+        assert logged["persisted"] is True and logged["persisted_at"] >= logged["applied_at"]
+        saved = load(model_file)  # while serving: no residue once the save is done
+        assert saved["version"] == 1 and "patient-0010" not in saved["record_ids"]
+        assert struct.pack("<d", CANARY) not in model_file.read_bytes()
 
         status, again = server.request("POST", "/forget", {"record_ids": ["patient-0003", "x"]})
         assert status == 404
         assert again["unknown_ids"] == ["x"] and again["already_forgotten"] == {"patient-0003": 1}
 
+        # a caller who needs the file on disk before the answer asks for it
+        status, out = server.request("POST", "/forget?wait=persisted",
+                                     {"record_ids": ["patient-0020"]})
+        assert status == 200 and out["persisted"] is True and out["model_version"] == 2
+        assert load(model_file)["version"] == 2
+        assert server.request("POST", "/forget?wait=soon", {"record_ids": ["patient-0021"]})[0] \
+            == 422
+
     # on disk: the new version, identical to forgetting locally, without the rows
     saved = load(model_file)
-    assert saved["version"] == 1 and saved["journal_seq"] == 1
-    assert_identical(saved["model"], _forgotten_locally(data, [10, 3]))
-    assert "patient-0003" not in saved["record_ids"] and len(saved["record_ids"]) == 567
+    assert saved["version"] == 2 and saved["journal_seq"] == 2
+    assert_identical(saved["model"], _forgotten_locally(data, [10, 3], [20]))
+    assert "patient-0003" not in saved["record_ids"] and len(saved["record_ids"]) == 566
     for path in (model_file, f"{model_file}.journal"):
         assert struct.pack("<d", CANARY) not in open(path, "rb").read()
     assert b"patient-0010" not in model_file.read_bytes()
@@ -196,22 +234,41 @@ def test_predict_forget_audit_round_trip(model_file, data):
 
 
 # --------------------------------------------------------------- crash recovery
-@pytest.mark.parametrize("point", ["after_journal", "after_apply", "after_persist"])
+SAVE_POINTS = ["before_save", "during_save", "after_save"]
+
+
+@pytest.mark.parametrize("point", ["after_journal", "after_apply", *SAVE_POINTS])
 def test_killed_mid_deletion_replays_exactly_once(model_file, data, point):
+    """SIGKILL before the receipt (after_journal, after_apply), or after it, in the
+    background save of the new version (the receipt is out, ``persisted: false``)."""
     with Server(model_file, env={FAULT_ENV: point}) as server:
-        with pytest.raises((http.client.HTTPException, ConnectionError)):
-            server.request("POST", "/forget", {"record_ids": ["patient-0010", "patient-0003"]})
+        body = {"record_ids": ["patient-0010", "patient-0003"]}
+        if point in SAVE_POINTS:  # acknowledged, then killed while saving
+            status, acknowledged = server.request("POST", "/forget", body)
+            assert status == 200 and acknowledged["status"] == "applied"
+            assert acknowledged["persisted"] is False and acknowledged["model_version"] == 1
+        else:
+            with pytest.raises((http.client.HTTPException, ConnectionError)):
+                server.request("POST", "/forget", body)
         assert server.proc.wait(timeout=20) == -signal.SIGKILL
     on_disk = load(model_file)
-    assert on_disk.get("version", 0) == (1 if point == "after_persist" else 0)
+    assert on_disk.get("version", 0) == (1 if point == "after_save" else 0)
+    if on_disk.get("version", 0) == 0:  # the old version: still holds the rows
+        assert struct.pack("<d", CANARY) in model_file.read_bytes()
+    stale = list(model_file.parent.glob(f".{model_file.name}.*.tmp"))
+    assert len(stale) == (1 if point == "during_save" else 0)  # written, not renamed
 
     with Server(model_file) as server:  # restart: the journaled deletion is applied
         status, health = server.request("GET", "/health")
         assert health["model_version"] == 1 and health["n_forgotten"] == 2
+        assert health["persisted_version"] == 1 and health["persistence"] == "current"
         (receipt,) = server.request("GET", "/audit")[1]["receipts"]
         assert receipt["status"] == "applied" and receipt["model_version"] == 1
-        assert receipt["rows"] == [10, 3]
-        assert "replayed 1 journaled deletion" in server.output() or point == "after_persist"
+        assert receipt["rows"] == [10, 3] and receipt["persisted"] is True
+        if point in SAVE_POINTS:  # the receipt the caller holds is the one on record
+            assert _without_persistence(receipt) == _without_persistence(acknowledged)
+        assert ("replayed 1 journaled deletion" in server.output()) == (point != "after_save")
+    assert not list(model_file.parent.glob(f".{model_file.name}.*.tmp"))
     saved = load(model_file)
     assert saved["version"] == 1
     assert_identical(saved["model"], _forgotten_locally(data, [10, 3]))
@@ -483,61 +540,174 @@ def test_one_bad_request_in_a_batch_fails_alone(model_file, data):
     service.close()
 
 
-def test_failed_save_leaves_the_deletion_journaled_then_applied(model_file, data, monkeypatch):
+def _full_disk(*args, **kwargs):
+    raise OSError(28, "No space left on device")
+
+
+def test_failed_save_is_reported_and_retried(model_file, data, monkeypatch, caplog):
+    """A save that fails: the deletion stays applied and journaled, /health says
+    so, the writer retries, and a caller waiting for the file gets 503."""
     import skforget.serve._service as service_module
 
     service = ForgetService(model_file)
     real_dump = service_module.dump
+    monkeypatch.setattr(service_module, "dump", _full_disk)
+    receipt = service.forget(["patient-0010"])  # answered: journaled and applied
+    assert receipt["model_version"] == 1 and receipt["persisted"] is False
+    with pytest.raises(NotPersisted, match="Deletion 2 is journaled and applied") as err:
+        service.forget(["patient-0003"], wait="persisted")
+    assert err.value.status == 503 and err.value.detail["receipt"] == 2
+    health = service.health()
+    assert health["model_version"] == 2 and health["persisted_version"] == 0
+    assert health["persistence"] == "failing" and health["pending_saves"] == 2
+    assert "No space left" in health["save_error"] and health["save_failures"] >= 1
+    assert service.predict(data[0][:1].tolist())["model_version"] == 2  # served meanwhile
+    assert load(model_file).get("version", 0) == 0
+    assert "saving version" in caplog.text and "No space left" in caplog.text
 
-    def full_disk(*args, **kwargs):
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(service_module, "dump", full_disk)
-    with pytest.raises(service_module.NotApplied, match="receipt 1") as err:
-        service.forget(["patient-0010"])
-    assert err.value.status == 503
-    assert service.health()["model_version"] == 0  # predictions still see version 0
-    monkeypatch.setattr(service_module, "dump", real_dump)
-    receipt = service.forget(["patient-0003"])  # applies receipt 1 first, then 2
-    assert receipt["receipt"] == 2 and receipt["model_version"] == 2
-    assert [r["model_version"] for r in service.audit()["receipts"]] == [1, 2]
+    monkeypatch.setattr(service_module, "dump", real_dump)  # space again: the retry saves
+    service.flush(timeout=30)
+    health = service.health()
+    assert health["persistence"] == "current" and health["save_error"] is None
+    assert health["persisted_version"] == 2 and health["save_failures"] == 0
+    assert [(r["model_version"], r["persisted"]) for r in service.audit()["receipts"]] \
+        == [(1, True), (2, True)]
     service.close()
     assert_identical(load(model_file)["model"], _forgotten_locally(data, [10], [3]))
+
+
+def test_close_saves_what_is_pending_or_leaves_it_to_the_journal(model_file, data,
+                                                                  monkeypatch):
+    import skforget.serve._service as service_module
+
+    service = ForgetService(model_file)
+    service.forget(["patient-0010"])
+    service.close()  # flushes
+    assert load(model_file)["version"] == 1
+
+    service = ForgetService(model_file)
+    real_dump = service_module.dump
+    monkeypatch.setattr(service_module, "dump", _full_disk)
+    service.forget(["patient-0003"])
+    service.close()  # a few attempts, then it gives up: the file holds version 1
+    assert load(model_file)["version"] == 1
+    monkeypatch.setattr(service_module, "dump", real_dump)
+    service = ForgetService(model_file)  # the journal has it
+    assert [r["receipt"] for r in service.replayed] == [2]
+    assert service.health()["persisted_version"] == 2
+    service.close()
+    assert_identical(load(model_file)["model"], _forgotten_locally(data, [10], [3]))
+
+
+def test_deletions_during_a_save_are_saved_together(model_file, data, monkeypatch):
+    """The receipt does not wait for the file; the writer saves the newest version."""
+    import skforget.serve._service as service_module
+
+    service = ForgetService(model_file)
+    real_dump, entered, release = service_module.dump, threading.Event(), threading.Event()
+
+    def slow_dump(*args, **kwargs):
+        entered.set()
+        assert release.wait(30)
+        return real_dump(*args, **kwargs)
+
+    monkeypatch.setattr(service_module, "dump", slow_dump)
+    first = service.forget(["patient-0010"])
+    assert entered.wait(30)  # the writer is saving version 1 ...
+    second = service.forget(["patient-0003"])  # ... while these are answered
+    third = service.forget(["patient-0005"])
+    assert [r["persisted"] for r in (first, second, third)] == [False] * 3
+    health = service.health()
+    assert health["model_version"] == 3 and health["persisted_version"] == 0
+    assert health["pending_saves"] == 3 and health["persistence"] == "saving"
+    assert service.predict(data[0][:1].tolist())["model_version"] == 3
+    release.set()
+    service.flush(timeout=30)
+    assert service.health()["saves"] == 2  # version 1, then 3 for both of the others
+    assert all(r["persisted"] for r in service.audit()["receipts"])
+    service.close()
+    saved = load(model_file)
+    assert saved["version"] == 3
+    assert_identical(saved["model"], _forgotten_locally(data, [10], [3], [5]))
+    assert struct.pack("<d", CANARY) not in model_file.read_bytes()
+
+
+def test_journal_without_persisted_column_is_upgraded(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.journal"
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE deletions (seq INTEGER PRIMARY KEY AUTOINCREMENT, request_id TEXT UNIQUE,
+            record_ids TEXT NOT NULL, received_at REAL NOT NULL, status TEXT NOT NULL,
+            rows TEXT, model_version INTEGER, guarantee TEXT, applied_at REAL, note TEXT);
+        INSERT INTO deletions (record_ids, received_at, status, rows, model_version, applied_at)
+            VALUES ('["a"]', 1.0, 'applied', '[0]', 1, 2.0);
+    """)
+    db.close()
+    from skforget.serve._journal import Journal
+
+    journal = Journal(path)
+    (old,) = journal.receipts()
+    assert old["persisted"] is False and old["rows"] == [0]
+    journal.mark_persisted(1)
+    assert journal.receipts()[0]["persisted"] is True
+    journal.close()
 
 
 class _Crash(BaseException):
     """Stands for SIGKILL in the in-process crash test."""
 
 
+def _die(service):
+    """The process is gone: no more saves, nothing flushed."""
+    service._stop_writer(flush=False)
+    service.journal.close()
+    service._release()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(steps=st.lists(
     st.tuples(st.lists(st.integers(0, 39), min_size=1, max_size=3, unique=True),
-              st.sampled_from([None, "after_journal", "after_apply", "after_persist"])),
+              st.sampled_from([None, "after_journal", "after_apply", *SAVE_POINTS]),
+              st.sampled_from(["applied", "persisted"])),
     min_size=1, max_size=6))
 def test_any_sequence_of_deletions_and_crashes_applies_each_once(tmp_path_factory, steps):
-    """In process: a crash (an exception at a fault point) then a restart, in any order."""
+    """In process: a crash (an exception at a fault point) then a restart, in any order.
+
+    A crash in the background save comes after the receipt was returned.
+    """
     rng = np.random.RandomState(0)
     X, y = rng.normal(size=(40, 3)), np.arange(40) % 2
     path = tmp_path_factory.mktemp("seq") / "m.skops"
     dump({"model": GaussianNB().fit(X, y), "record_ids": RecordIndex(range(40))}, path)
     service, journaled, gone = ForgetService(path), [], set()
-    for rows, crash in steps:
+    for rows, crash, wait in steps:
         rows = [r for r in rows if r not in gone]
         if not rows or len(gone | set(rows)) >= 40:
             continue
         if crash is not None:
+            service.flush()  # so that the crash comes in this deletion's save
             def crash_at(point, _at=crash):
                 if point == _at:
                     raise _Crash(point)
             service._crash_at = crash_at
-            with pytest.raises(_Crash):
-                service.forget(rows)
-            service.journal.close()  # the process is gone: restart
-            service._release()
+            if crash in SAVE_POINTS:  # acknowledged, then the writer dies
+                receipt = service.forget(rows)
+                assert receipt["rows"] == rows and receipt["persisted"] is False
+                service._writer.join(timeout=30)
+                assert not service._writer.is_alive()
+            else:
+                with pytest.raises(_Crash):
+                    service.forget(rows)
+            _die(service)
             service = ForgetService(path)
         else:
-            assert service.forget(rows)["rows"] == rows
+            receipt = service.forget(rows, wait=wait)
+            assert receipt["rows"] == rows
+            assert receipt["persisted"] or wait == "applied"
         journaled.append(rows)
         gone |= set(rows)
     receipts = service.audit()["receipts"]

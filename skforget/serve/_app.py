@@ -142,7 +142,7 @@ def create_app(service, *, token=None, max_body_bytes=MAX_BODY_BYTES):
     ['/audit', '/forget', '/health', '/openapi.json', '/predict']
     >>> service.close()
     """
-    from typing import Annotated, Union
+    from typing import Annotated, Literal, Union
 
     from fastapi import Depends, FastAPI, Header, Query
     from fastapi.concurrency import run_in_threadpool
@@ -211,9 +211,13 @@ def create_app(service, *, token=None, max_body_bytes=MAX_BODY_BYTES):
     app.add_route("/predict", predict, methods=["POST"])
 
     @app.post("/forget", dependencies=[Depends(authorised)])
-    async def forget(body: ForgetRequest):
+    async def forget(body: ForgetRequest,
+                     wait: Annotated[Union[Literal["applied", "persisted"], None], Query(
+                         description="answer once the deletion is journaled and applied "
+                                     "(default), or also saved in the model file")] = None):
         """Forget records durably; returns the deletion receipt."""
-        return await run_in_threadpool(service.forget, body.record_ids, body.request_id)
+        return await run_in_threadpool(service.forget, body.record_ids, body.request_id,
+                                       wait=wait)
 
     @app.get("/audit", dependencies=[Depends(authorised)])
     async def audit(after: Annotated[int, Query(ge=0)] = 0,

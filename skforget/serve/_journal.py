@@ -25,7 +25,8 @@ CREATE TABLE IF NOT EXISTS deletions (
     model_version INTEGER,
     guarantee TEXT,
     applied_at REAL,
-    note TEXT
+    note TEXT,
+    persisted_at REAL
 );
 CREATE TABLE IF NOT EXISTS forgotten (
     record_key TEXT PRIMARY KEY,
@@ -34,7 +35,7 @@ CREATE TABLE IF NOT EXISTS forgotten (
 """
 
 _COLUMNS = ("seq", "request_id", "record_ids", "received_at", "status", "rows",
-            "model_version", "guarantee", "applied_at", "note")
+            "model_version", "guarantee", "applied_at", "note", "persisted_at")
 
 
 def _iso(t):
@@ -51,10 +52,12 @@ class Journal:
 
     A request is appended as ``pending`` and committed (``synchronous=FULL``
     in WAL mode: on disk when :meth:`append` returns) before the model is
-    touched; once the new model version is on disk it is marked ``applied``
+    touched; once the served model has forgotten it, it is marked ``applied``
     with the version it produced (or ``refused`` with the reason, if the
-    estimator refused it). ``forgotten`` lists the ids of applied requests, so
-    a repeated request can be answered with the receipt that forgot them.
+    estimator refused it); once the model file holds that version (or a later
+    one), ``persisted_at`` is set. ``forgotten`` lists the ids of applied
+    requests, so a repeated request can be answered with the receipt that
+    forgot them.
 
     Every method may be called from any thread; calls are serialised.
 
@@ -80,6 +83,9 @@ class Journal:
                 "INSERT OR IGNORE INTO meta (key, value) VALUES ('journal_id', ?)",
                 (uuid.uuid4().hex,),
             )
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(deletions)")}
+            if "persisted_at" not in columns:  # a journal written before background saves
+                self._db.execute("ALTER TABLE deletions ADD COLUMN persisted_at REAL")
         self.journal_id = self._db.execute(
             "SELECT value FROM meta WHERE key = 'journal_id'"
         ).fetchone()[0]
@@ -103,20 +109,48 @@ class Journal:
         """Record that request ``seq`` produced ``model_version``.
 
         Committed without waiting for the disk (``synchronous=NORMAL``): the
-        next :meth:`append` syncs it, and if a crash loses it first, the model
-        file says which entry it includes (the service marks it again).
+        next :meth:`append` or :meth:`sync` makes it durable (the service
+        calls :meth:`sync` before it saves a version that includes it). If a
+        crash loses it first, the entry is still journaled, as pending, and
+        is applied again on restart. Marking an entry again (a replay) keeps
+        its first ``applied_at``.
         """
         with self._lock, self._relaxed(), self._db:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.execute(
                 "UPDATE deletions SET status = 'applied', rows = ?, model_version = ?, "
-                "guarantee = ?, applied_at = ?, note = ? WHERE seq = ?",
+                "guarantee = ?, applied_at = COALESCE(applied_at, ?), note = ? WHERE seq = ?",
                 (json.dumps([int(r) for r in rows]), model_version, guarantee, time.time(),
                  note, seq),
             )
             self._db.executemany(
                 "INSERT OR REPLACE INTO forgotten (record_key, seq) VALUES (?, ?)",
                 [(record_key(rid), seq) for rid in forgotten_ids],
+            )
+
+    def mark_persisted(self, through):
+        """Record that the model file includes every applied entry up to ``through``.
+
+        Relaxed like :meth:`mark_applied`: the model file itself says which
+        entry it includes, and the service marks again on start.
+        """
+        with self._lock, self._relaxed(), self._db:
+            self._db.execute(
+                "UPDATE deletions SET persisted_at = ? WHERE seq <= ? AND status = 'applied' "
+                "AND persisted_at IS NULL",
+                (time.time(), through),
+            )
+
+    def sync(self):
+        """Make every commit so far durable (one write with ``synchronous=FULL``).
+
+        In WAL mode a synchronous commit flushes the log, and with it every
+        earlier relaxed commit.
+        """
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('synced_at', ?)",
+                (repr(time.time()),),
             )
 
     @contextlib.contextmanager
@@ -214,6 +248,8 @@ def receipt(entry):
         "guarantee_text": GUARANTEES.get(entry["guarantee"]),
         "received_at": _iso(entry["received_at"]),
         "applied_at": _iso(entry["applied_at"]),
+        "persisted": entry["persisted_at"] is not None,
+        "persisted_at": _iso(entry["persisted_at"]),
     }
     if entry["note"]:
         out["note"] = entry["note"]

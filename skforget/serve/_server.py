@@ -24,12 +24,14 @@ def _is_loopback(host):
 
 
 def serve(model_path, *, host="127.0.0.1", port=8000, journal_path=None, token=None,
-          trusted=None, log_level="info"):
+          trusted=None, log_level="info", sync_persist=False):
     """Serve ``model_path`` over HTTP until interrupted (single process).
 
     One process is the only writer of the model file and its journal (a
     second one on the same journal refuses to start); it serves predictions
-    from memory in its event loop and applies deletions in a worker thread.
+    from memory in its event loop, applies deletions in a worker thread, and
+    saves new model versions in one background thread. On shutdown
+    (SIGTERM, Ctrl-C) it saves what is pending before it exits.
 
     Parameters
     ----------
@@ -49,6 +51,11 @@ def serve(model_path, *, host="127.0.0.1", port=8000, journal_path=None, token=N
         Further types to trust when loading the model file.
     log_level : str, default="info"
         Logging level; "info" logs one line per request with its duration.
+    sync_persist : bool, default=False
+        Answer ``POST /forget`` only once the model file holds the deletion,
+        as if every request asked ``?wait=persisted``. By default the receipt
+        comes once the deletion is journaled and applied, and the file is
+        rewritten in the background.
 
     Examples
     --------
@@ -64,7 +71,8 @@ def serve(model_path, *, host="127.0.0.1", port=8000, journal_path=None, token=N
     if token is None and not _is_loopback(host):
         logger.warning("binding %s without a token: anyone who reaches it can forget "
                        "records and read the audit log", host)
-    service = ForgetService(model_path, journal_path=journal_path, trusted=trusted)
+    service = ForgetService(model_path, journal_path=journal_path, trusted=trusted,
+                            sync_persist=sync_persist)
     # A deletion's thread and the event loop take turns on the GIL; a thread
     # that gave it up (for a system call) waits up to one switch interval to
     # get it back. 1 ms instead of 5 keeps a deletion's receipt quick under

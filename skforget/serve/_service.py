@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import threading
 import time
 import warnings
@@ -22,6 +23,7 @@ from skforget.io import (
     UnknownRecordsError,
     _key,
     _stale_temporaries,
+    _write_atomic,
     dump,
     dumps,
     load,
@@ -35,11 +37,22 @@ except ImportError:  # pragma: no cover - Windows
 
 logger = logging.getLogger("skforget.serve")
 
-#: Test hook: name a point (``after_journal``, ``after_apply`` or
-#: ``after_persist``) and the process kills itself there with SIGKILL while
-#: handling a deletion request, as a crash would.
+#: Test hook: name a point and the process kills itself there with SIGKILL
+#: while handling a deletion request, as a crash would: ``after_journal``
+#: (journaled, not applied), ``after_apply`` (applied to a copy and marked in
+#: the journal, not yet served), or, in the background save, ``before_save``,
+#: ``during_save`` (the new file written and synced, not yet renamed) and
+#: ``after_save`` (renamed, the journal not yet marked). At the save points
+#: the process waits ``_FAULT_DELAY`` seconds first, so the receipt is out.
 FAULT_ENV = "SKFORGET_SERVE_FAULT"
-_FAULT_POINTS = ("after_journal", "after_apply", "after_persist")
+_FAULT_POINTS = ("after_journal", "after_apply", "before_save", "during_save", "after_save")
+_SAVE_FAULTS = ("before_save", "during_save", "after_save")
+_FAULT_DELAY = 1.0
+
+WAITS = ("applied", "persisted")  # when forget() answers
+_RETRY_FIRST, _RETRY_MAX = 0.1, 5.0  # seconds between attempts at a failing save
+_CLOSE_ATTEMPTS = 3  # attempts at a failing save when closing, before leaving it to the journal
+PERSIST_TIMEOUT = 60.0  # seconds forget(wait="persisted") waits for the file
 
 MAX_ROWS = 10_000  # rows per prediction request
 MAX_IDS = 10_000  # record ids per deletion request
@@ -50,8 +63,9 @@ class ServiceError(Exception):
 
     Subclasses: bad input (422), unknown record ids (404, with
     ``detail["unknown_ids"]`` and ``detail["already_forgotten"]``), a deletion
-    the estimator refuses (409), a model with no rows left or a deletion
-    journaled but not yet saved (503).
+    the estimator refuses (409), a model with no rows left, a deletion
+    journaled but not applied, or (when the caller waits for the file) applied
+    but not yet saved (503).
 
     Attributes
     ----------
@@ -93,7 +107,14 @@ class NotReady(ServiceError):
 
 
 class NotApplied(ServiceError):
-    """Journaled, but saving the new version failed: applied with the next deletion."""
+    """Journaled, but not applied (the journal could not be marked): applied with the
+    next deletion, or on restart."""
+
+    status = 503
+
+
+class NotPersisted(ServiceError):
+    """Journaled and applied, but the model file could not be rewritten yet (retried)."""
 
     status = 503
 
@@ -106,6 +127,7 @@ class _Version:
     index: RecordIndex
     number: int
     journal_seq: int
+    rows: np.ndarray = None  # the rows that entry journal_seq forgot
 
 
 class ForgetService:
@@ -114,25 +136,35 @@ class ForgetService:
     The model file (skops format, see :func:`skforget.io.dump`) holds an
     estimator, or a dict ``{"model": estimator, "record_ids": RecordIndex}``
     when deletion requests name records; a bare estimator's record ids are its
-    row numbers. The service owns the file from then on: each deletion
-    rewrites it, as a dict that also records the model version and the last
-    journal entry it includes.
+    row numbers. The service owns the file from then on: deletions rewrite
+    it, as a dict that also records the model version and the last journal
+    entry it includes.
 
-    A deletion request goes through four steps, in this order:
+    A deletion request goes through these steps, in this order:
 
-    1. it is validated (every id known) and appended to the journal, durably;
+    1. it is validated (every id known) and appended to the journal, durably
+       (SQLite, ``synchronous=FULL``): from here on it cannot be lost;
     2. it is applied to a copy of the current model (``partial_forget`` on
-       the rows its ids name; the ids leave the record index);
-    3. the new version is saved: written beside the model file, flushed, and
-       renamed over it; then it replaces the version that predictions read;
-    4. the journal entry is marked applied, with the version it produced.
+       the rows its ids name; the ids leave the record index), the journal
+       entry is marked applied, and the new version replaces the one that
+       predictions read; the receipt is returned (``"persisted": false``);
+    3. in the background, one writer thread saves the newest version: the
+       journal is synced, the file is written beside the model file, flushed
+       and renamed over it; then the journal entries it includes are marked
+       persisted. Deletions that arrive during a save are saved together by
+       the next one.
+
+    ``forget(..., wait="persisted")`` (or ``sync_persist=True``) returns the
+    receipt only after step 3 for its version. A failing save is logged,
+    retried (0.1 s, doubling up to 5 s apart) and reported by :meth:`health`;
+    :meth:`close` saves what is pending.
 
     On start, every journal entry newer than the model file's last one is
-    applied again (step 2 on), in order; an entry the file includes already
-    is only marked. So after a crash at any point, each journaled deletion
-    is applied exactly once. Predictions read whichever version is current
-    when they start (one reference, swapped after step 3), so they never see
-    a half-applied deletion.
+    applied again (step 2 on), in order, and the result saved before
+    requests are accepted. So after a crash at any point, each journaled
+    deletion is applied exactly once. Predictions read whichever version is
+    current when they start (one reference, swapped in step 2), so they
+    never see a half-applied deletion.
 
     One writer per journal: a second service on the same journal refuses to
     start (an exclusive lock on ``JOURNAL.lock``).
@@ -146,6 +178,8 @@ class ForgetService:
     trusted : list of str, default=None
         Further types to trust when loading the model file
         (see :func:`skforget.io.load`).
+    sync_persist : bool, default=False
+        Make ``wait="persisted"`` the default of :meth:`forget`.
 
     Attributes
     ----------
@@ -166,33 +200,51 @@ class ForgetService:
     >>> service = ForgetService(path)
     >>> service.predict([[5.5]])
     {'model_version': 0, 'predictions': [1]}
-    >>> r = service.forget(["b"])
+    >>> r = service.forget(["b"])            # served at once; the file follows
     >>> r["status"], r["rows"], r["model_version"], r["guarantee"]
     ('applied', [1], 1, 'exact')
-    >>> service.close()
+    >>> service.forget(["c"], wait="persisted")["persisted"]   # and in the file
+    True
+    >>> service.close()                      # saves anything pending
     >>> ForgetService(path).health()["n_forgotten"]        # on disk, durably
-    1
+    2
     """
 
-    def __init__(self, model_path, *, journal_path=None, trusted=None):
+    def __init__(self, model_path, *, journal_path=None, trusted=None, sync_persist=False):
         self.model_path = os.path.abspath(os.fspath(model_path))
         journal_path = journal_path or self.model_path + ".journal"
+        self._default_wait = "persisted" if sync_persist else "applied"
         self._lock_file = _exclusive_lock(os.fspath(journal_path) + ".lock")
+        self._writer = None
         try:
             self.journal = Journal(journal_path)
             self._write_lock = threading.Lock()
+            self._closed = False
             self._fault = None
+            # the background writer's state, guarded by _persist
+            self._persist = threading.Condition()
+            self._stopping = self._abandon = False
+            self._save_error, self._save_failures, self._saves = None, 0, 0
+            self._failure_gen, self._failed_number = 0, -1
+            self._retry_at = 0.0
             bundle = load(self.model_path, trusted=trusted)
             self._current, pending_seq = self._from_bundle(bundle)
+            self._persisted = self._current  # the version the model file holds
             for stale in _stale_temporaries(self.model_path):
-                os.unlink(stale)  # an older version: may hold forgotten rows
+                os.unlink(stale)  # an interrupted save: may hold forgotten rows
             with self._write_lock:
                 self.replayed = self._recover(bundle, pending_seq)
+                if self._current is not self._persisted:  # replayed: save before serving
+                    self._save(self._current)
+                    self._persisted = self._current
             fault = os.environ.get(FAULT_ENV)
             if fault is not None and fault not in _FAULT_POINTS:
                 raise ValueError(f"{FAULT_ENV} must be one of {_FAULT_POINTS}; got {fault!r}.")
             self._fault = fault
             self._warm_up()
+            self._writer = threading.Thread(target=self._write_loop, name="skforget-save",
+                                            daemon=True)
+            self._writer.start()
         except BaseException:
             self._release()
             raise
@@ -234,6 +286,7 @@ class ForgetService:
     def _recover(self, bundle, file_seq):
         """Finish what a crash interrupted; return the receipts of what was replayed."""
         for entry in self.journal.pending(through=file_seq):
+            # a power cut lost the newest entry's (relaxed) mark after the save
             if entry["seq"] == file_seq:  # saved, not marked: mark it
                 rows = np.asarray(bundle.get("last_rows", ()), dtype=np.int64)
                 self.journal.mark_applied(
@@ -245,7 +298,9 @@ class ForgetService:
                     json.loads(entry["record_ids"]),
                     note="applied; details lost when marking it failed")
         replayed = self._drain()
+        self.journal.mark_persisted(file_seq)  # saved; a crash came before the mark
         if replayed:
+            self.journal.sync()  # the replays' marks, before a save includes them
             logger.warning("replayed %d journaled deletion(s) into %s: %s", len(replayed),
                            self.model_path, [r["receipt"] for r in replayed])
         return replayed
@@ -349,8 +404,15 @@ class ForgetService:
         return results
 
     def health(self):
-        """What is being served: model, version, counts."""
-        current = self._current
+        """What is being served (model, version, counts) and what the file holds.
+
+        ``persisted_version`` and ``persisted_journal_seq`` name the version
+        the model file holds; ``pending_saves`` counts the versions served but
+        not saved yet; ``persistence`` is ``"current"``, ``"saving"`` or
+        ``"failing"`` (then ``save_error`` says why and ``save_failures`` how
+        many attempts in a row failed; the writer keeps retrying).
+        """
+        current, persisted = self._current, self._persisted
         model = current.model
         fitted = hasattr(model, "n_features_in_")
         names = getattr(model, "feature_names_in_", None)
@@ -366,6 +428,14 @@ class ForgetService:
             "n_samples_seen": int(model.n_samples_seen_) if fitted else 0,
             "n_forgotten": int(model.n_forgotten_) if fitted else 0,
             "journal_seq": current.journal_seq,
+            "persisted_version": persisted.number,
+            "persisted_journal_seq": persisted.journal_seq,
+            "pending_saves": current.number - persisted.number,
+            "persistence": ("failing" if self._save_error is not None else
+                            "current" if current is persisted else "saving"),
+            "save_error": self._save_error,
+            "save_failures": self._save_failures,
+            "saves": self._saves,
         }
 
     def audit(self, after=0, limit=100):
@@ -376,8 +446,13 @@ class ForgetService:
         return {"receipts": self.journal.receipts(after, limit)}
 
     # ------------------------------------------------------------- writes
-    def forget(self, record_ids, request_id=None):
+    def forget(self, record_ids, request_id=None, *, wait=None):
         """Forget records durably; return the receipt.
+
+        The request is journaled durably and applied to the served model
+        before this returns; the model file is rewritten in the background
+        (``"persisted": false`` in the receipt until then), unless ``wait``
+        is ``"persisted"``.
 
         Parameters
         ----------
@@ -386,13 +461,17 @@ class ForgetService:
         request_id : str, default=None
             A caller's key for the request: repeating a request with the same
             key returns the first receipt instead of forgetting again.
+        wait : {"applied", "persisted"}, default=None
+            Return once the deletion is journaled and applied (``"applied"``),
+            or also saved in the model file (``"persisted"``). None: the
+            service's default (``"applied"`` unless ``sync_persist``).
 
         Returns
         -------
         receipt : dict
             ``receipt`` (journal sequence number), ``status``, ``record_ids``,
-            ``rows``, ``guarantee``, ``model_version``, ``received_at`` and
-            ``applied_at``.
+            ``rows``, ``guarantee``, ``model_version``, ``received_at``,
+            ``applied_at``, ``persisted`` and ``persisted_at``.
 
         Raises
         ------
@@ -401,14 +480,23 @@ class ForgetService:
             and by which receipt); nothing is journaled.
         Refused
             If the estimator refuses to forget the rows; journaled as refused.
+        NotPersisted
+            With ``wait="persisted"``, if saving the version failed or took
+            longer than ``PERSIST_TIMEOUT``: the deletion is journaled and
+            applied, and the save is retried in the background.
         """
+        wait = self._default_wait if wait is None else wait
+        if wait not in WAITS:
+            raise BadRequest(f"wait must be one of {WAITS}; got {wait!r}.")
         ids = _checked_ids(record_ids)
         with self._write_lock:
+            if self._closed:
+                raise NotReady("The service is closed.")
             if request_id is not None:
                 prior = self.journal.by_request_id(request_id)
                 if prior is not None:
                     self._drain()  # normally a no-op: nothing is left pending
-                    return receipt(self.journal.get(prior["seq"])) | {"repeated": True}
+                    return self._answer(prior["seq"], wait) | {"repeated": True}
             rows, unknown = self._current.index.lookup(ids)
             if unknown:
                 forgotten = self.journal.forgotten_by(unknown)
@@ -422,16 +510,60 @@ class ForgetService:
             seq = self.journal.append(ids, request_id)
             try:
                 self._drain()
-            except OSError as exc:
+            except (OSError, sqlite3.Error) as exc:
                 logger.error("deletion %d journaled, not applied yet: %s", seq, exc)
                 raise NotApplied(
                     f"Deletion journaled as receipt {seq} but not applied yet ({exc}); it "
                     "will be applied before the next deletion, or on restart.",
                     receipt=seq) from exc
-            entry = self.journal.get(seq)
+        return self._answer(seq, wait)
+
+    def _answer(self, seq, wait):
+        """The receipt of journal entry ``seq``, once it is saved if ``wait`` says so."""
+        entry = self.journal.get(seq)
         if entry["status"] == "refused":
             raise Refused(entry["note"], receipt=seq)
+        if wait == "persisted" and entry["status"] == "applied" and entry["persisted_at"] is None:
+            self._wait_persisted(entry["model_version"], seq)
+            entry = self.journal.get(seq)
         return receipt(entry)
+
+    def _wait_persisted(self, number, seq, timeout=None):
+        """Block until the model file holds version ``number`` or later."""
+        timeout = PERSIST_TIMEOUT if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        with self._persist:
+            failures = self._failure_gen
+            while self._persisted.number < number:
+                if self._failure_gen != failures and self._failed_number >= number:
+                    raise NotPersisted(
+                        f"Deletion {seq} is journaled and applied (model version {number}), "
+                        f"but saving the model file failed ({self._save_error}); the service "
+                        "keeps retrying (see /health), and a restart would apply it again "
+                        "from the journal.", receipt=seq, model_version=number)
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._writer is None or not self._writer.is_alive():
+                    raise NotPersisted(
+                        f"Deletion {seq} is journaled and applied (model version {number}), "
+                        f"but not saved in the model file after {timeout:g} s; see /health.",
+                        receipt=seq, model_version=number)
+                self._persist.wait(remaining)
+
+    def flush(self, timeout=None):
+        """Wait until the model file holds the served version.
+
+        Parameters
+        ----------
+        timeout : float, default=None
+            Seconds to wait at most (``PERSIST_TIMEOUT`` when None).
+
+        Raises
+        ------
+        NotPersisted
+            If a save fails meanwhile, or the time runs out.
+        """
+        current = self._current
+        self._wait_persisted(current.number, current.journal_seq, timeout)
 
     def _drain(self):
         """Apply every journaled request the current version does not include, in order."""
@@ -443,6 +575,7 @@ class ForgetService:
         return done
 
     def _apply(self, entry):
+        """Apply one journal entry to a copy of the current version, and serve that."""
         self._crash_at("after_journal")
         started = time.perf_counter()
         seq, ids = entry["seq"], json.loads(entry["record_ids"])
@@ -456,30 +589,119 @@ class ForgetService:
                 self.journal.mark_refused(seq, str(exc))
                 logger.warning("deletion %d refused: %s", seq, exc)
                 return receipt(self.journal.get(seq))
-        new = _Version(model, index, current.number + 1, seq)
-        self._crash_at("after_apply")
+        new = _Version(model, index, current.number + 1, seq, rows.astype(np.int64))
         applied = time.perf_counter()
-        dump({"model": new.model, "record_ids": new.index, "version": new.number,
-              "journal_seq": seq, "journal_id": self.journal.journal_id,
-              "last_rows": rows.astype(np.int64)}, self.model_path)
-        self._crash_at("after_persist")
-        self._current = new  # predictions switch to the new version here
-        saved = time.perf_counter()
         note = f"not in the model when applied: {absent}" if absent else None
+        # marked before it is served: if marking fails, nothing changed
         self.journal.mark_applied(seq, rows, new.number, _guarantee(model), ids, note=note)
-        logger.info("deletion %d: %d row(s) forgotten, version %d; apply %.1f ms, save %.1f ms, "
-                    "mark %.1f ms", seq, rows.size, new.number, (applied - started) * 1e3,
-                    (saved - applied) * 1e3, (time.perf_counter() - saved) * 1e3)
+        self._crash_at("after_apply")
+        with self._persist:
+            self._current = new  # predictions switch to the new version here
+            self._persist.notify_all()  # the writer saves it
+        logger.info("deletion %d: %d row(s) forgotten, version %d; apply %.1f ms, mark %.1f ms",
+                    seq, rows.size, new.number, (applied - started) * 1e3,
+                    (time.perf_counter() - applied) * 1e3)
         return receipt(self.journal.get(seq))
+
+    # ---------------------------------------------------------- saving
+    def _save(self, version):
+        """Rewrite the model file with ``version``, then mark its journal entries.
+
+        Every entry the version includes was marked applied before the
+        version was served. Those marks are relaxed commits, but each
+        :meth:`Journal.append` (a synchronous commit) makes every earlier one
+        durable; so only the newest entry's mark can be lost by a power cut,
+        and the file keeps that entry's rows (``last_rows``) for
+        :meth:`_recover` to mark it again.
+        """
+        started = time.perf_counter()
+        self._crash_at("before_save")
+        bundle = {"model": version.model, "record_ids": version.index,
+                  "version": version.number, "journal_seq": version.journal_seq,
+                  "journal_id": self.journal.journal_id,
+                  "last_rows": np.asarray(version.rows if version.rows is not None else (),
+                                          dtype=np.int64)}
+        _write_atomic(self.model_path, lambda fh: dump(bundle, fh),
+                      before_rename=lambda: self._crash_at("during_save"))
+        self._crash_at("after_save")
+        saved = time.perf_counter()
+        self.journal.mark_persisted(version.journal_seq)
+        logger.info("saved version %d (journal entry %d): write %.1f ms, mark %.1f ms",
+                    version.number, version.journal_seq, (saved - started) * 1e3,
+                    (time.perf_counter() - saved) * 1e3)
+
+    def _write_loop(self):
+        """The background writer: save the newest version whenever the file is behind."""
+        close_attempts = _CLOSE_ATTEMPTS
+        while True:
+            with self._persist:
+                while (self._current is self._persisted and not self._stopping) \
+                        or (self._save_error is not None and self._retry_at > time.monotonic()
+                            and not self._stopping):
+                    timeout = None if self._save_error is None else \
+                        self._retry_at - time.monotonic()
+                    self._persist.wait(timeout)
+                if self._abandon or self._current is self._persisted:
+                    return  # stopping, and nothing (more) to save
+                if self._stopping:
+                    if close_attempts == 0:
+                        logger.error("closing with version %d not saved (the file holds %d); "
+                                     "the journal applies it again on restart",
+                                     self._current.number, self._persisted.number)
+                        return
+                    close_attempts -= 1
+                target = self._current
+            try:
+                self._save(target)
+            except Exception as exc:  # noqa: BLE001 - logged, reported, retried
+                with self._persist:
+                    self._save_failures += 1
+                    self._save_error = f"{type(exc).__name__}: {exc}"
+                    self._failure_gen += 1
+                    self._failed_number = target.number
+                    delay = min(_RETRY_MAX, _RETRY_FIRST * 2 ** (self._save_failures - 1))
+                    self._retry_at = time.monotonic() + delay
+                    self._persist.notify_all()
+                logger.error("saving version %d failed (%d in a row), retrying in %.1f s: %s",
+                             target.number, self._save_failures, delay, exc)
+                continue
+            with self._persist:
+                if self._save_error is not None:
+                    logger.warning("saved version %d after %d failed attempt(s)",
+                                   target.number, self._save_failures)
+                self._persisted = target
+                self._save_error, self._save_failures = None, 0
+                self._saves += 1
+                self._persist.notify_all()
+
+    def _stop_writer(self, flush=True):
+        """Stop the background writer, after it saved what is pending if ``flush``."""
+        with self._persist:
+            self._stopping = True
+            self._abandon = not flush
+            self._persist.notify_all()
+        if self._writer is not None:
+            self._writer.join()
 
     def _crash_at(self, point):
         if self._fault == point:
+            if point in _SAVE_FAULTS:
+                time.sleep(_FAULT_DELAY)  # let the receipt out first
             logger.critical("fault injection: SIGKILL %s", point)
             os.kill(os.getpid(), signal.SIGKILL)
 
     # ---------------------------------------------------------------- end
     def close(self):
-        """Close the journal and release the writer lock."""
+        """Save what is pending, close the journal and release the writer lock.
+
+        A save that keeps failing is attempted a few more times; what is
+        still not saved then is applied again from the journal on restart.
+        """
+        with self._write_lock:
+            if self._closed:
+                return
+            self._closed = True  # no more deletions
+        self._stop_writer(flush=True)
         with self._write_lock:
             self.journal.close()
             self._release()
