@@ -258,6 +258,56 @@ def test_invariants_hold_after_random_sequences(data):
     assert_invariants(restored)
 
 
+# ------------------------------------------------------- sort-free threshold scans
+@settings(max_examples=100, deadline=None)
+@given(levels=st.sampled_from([1, 2, 5, 40, 10_000]), n=st.integers(2, 300),
+       n_classes=st.integers(1, 4), k=st.integers(1, 12), seed=st.integers(0, 2**16))
+def test_rank_histogram_matches_the_sorted_scan(levels, n, n_classes, k, seed):
+    """Per-value class counts give the candidates, draws and cached statistics of a sort."""
+    from skforget.ensemble._forest import _value_ranks
+
+    rng = np.random.RandomState(seed)
+    X = np.asfortranarray(rng.randint(-levels, levels + 1, size=(n, 2)).astype(np.float32))
+    X[rng.rand(n) < 0.2, 0] = -0.0  # signed zeros: distinct keys, as in the sort
+    X[:, 1] += rng.normal(size=n).astype(np.float32)
+    y = rng.randint(0, n_classes, size=n).astype(np.intp)
+    alive = rng.rand(n) < 0.8
+    ranks, n_uniq = _value_ranks(X, alive)
+    alive[rng.rand(n) < 0.2] = False  # rows forgotten after the ranks were taken
+    perm = rng.permutation(n).astype(np.int32)
+    for f in range(2):
+        keys, buf, cand = (np.empty(n, np.uint64), np.empty(n, np.uint64),
+                           np.empty(n, np.int64))
+        hist, bits = np.empty((3, 2048), np.int64), np.empty(1, np.float32)
+        hist2 = np.empty(n_uniq.max() * n_classes + 1, np.int64)
+        m = K._sorted_keys(X, y, ranks, n_uniq, perm, 0, n, alive, f, keys, bits, buf, hist,
+                           hist2, cand)
+        n_cand = K._candidates(keys, m, n_classes, cand, bits)
+        rep, cand2 = np.empty(n_uniq.max(), np.int64), np.empty(n, np.int64)
+        m2, n_groups, n_cand2 = K._rank_histogram(y, ranks, n_uniq[f], perm, 0, n, alive, f,
+                                                  n_classes, hist2, rep, cand2)
+        assert (m2, n_cand2) == (m, n_cand)
+        assert (n_groups <= 1) == K._is_constant(keys, m)
+        if n_cand == 0:
+            continue
+        out = []
+        for c, fill in ((cand, "sorted"), (cand2, "histogram")):
+            chosen = np.empty(k, np.int64)
+            state = np.array([seed], np.uint64)
+            n_take = K._sample_sorted(c.copy(), n_cand, k, state, 0, chosen)
+            thr_v = np.zeros((n_take, 2), np.float32)
+            left = np.zeros((n_take, n_classes), np.int32)
+            at = np.zeros((n_take, 2, n_classes), np.int32)
+            if fill == "sorted":
+                K._fill_thresholds(keys, m, chosen, n_take, thr_v, left, at, 0, n_classes, bits)
+            else:
+                K._fill_from_histogram(X, f, hist2, rep, n_uniq[f], chosen, n_take, thr_v,
+                                       left, at, 0, n_classes, np.empty(n_classes, np.int64))
+            out.append((thr_v.view(np.uint32), left, at, state))
+        for a, b in zip(*out):
+            np.testing.assert_array_equal(a, b)
+
+
 # ------------------------------------------------------------- score bounds
 @settings(max_examples=200, deadline=None)
 @given(counts=st.lists(st.integers(0, 40), min_size=2, max_size=4),

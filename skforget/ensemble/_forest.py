@@ -4,7 +4,8 @@ Trees are grown one per joblib task into their own small pools, then packed into
 pools shared by the whole forest so that forgetting a row walks every tree in a
 single kernel call. Subtrees regrown after a deletion take fresh entries at the
 end of the pools; abandoned entries are zeroed at once and squeezed out when they
-outnumber the live ones, and always before pickling.
+outnumber the live ones, and always before pickling. Value ranks of the rows
+(``_value_ranks``) are kept beside the pools and rebuilt, not pickled.
 """
 
 from dataclasses import dataclass
@@ -66,7 +67,15 @@ def _initial_room(n_rows, params):
     return n_nodes + 1, n_slots + 1, n_thr
 
 
-def _grow_tree(X, y, alive, seed, params):
+def _value_ranks(X, alive):
+    """Each live row's value rank per feature (column-major int32), and the ranks' counts."""
+    ranks = np.zeros(X.shape, dtype=np.int32, order="F")
+    n_uniq = np.ones(X.shape[1], dtype=np.int64)
+    K._value_ranks(X, alive, ranks, n_uniq)
+    return ranks, n_uniq
+
+
+def _grow_tree(X, y, ranks, n_uniq, alive, seed, params):
     """Grow one tree on the live rows; return its pools trimmed to size."""
     rows = np.flatnonzero(alive[: X.shape[0]]).astype(np.int32)
     perm = np.zeros((1, X.shape[0]), dtype=np.int32)
@@ -76,7 +85,7 @@ def _grow_tree(X, y, alive, seed, params):
         pools = _empty_pools(*room, params.n_classes)
         rng = np.array([seed], dtype=np.uint64)
         cursor = np.array([1, 0, 0], dtype=np.int64)
-        status = K._grow(X, y, alive, 0, 0, 0, 0, rows.size,
+        status = K._grow(X, y, ranks, n_uniq, alive, 0, 0, 0, 0, rows.size,
                          *(pools[name] for name in _POOLS), perm, rng, cursor,
                          *params.args())
         if status == K.OK:
@@ -104,8 +113,10 @@ class _Forest:
     # ------------------------------------------------------------------ growing
     def grow(self, X, y, alive, seeds, n_jobs=None, verbose=0):
         """Grow one tree per seed (one joblib task each) and pack them into shared pools."""
+        self.ranks, self.n_uniq = _value_ranks(X, alive)
         trees = Parallel(n_jobs=n_jobs, prefer="threads", verbose=verbose)(
-            delayed(_grow_tree)(X, y, alive, seed, self.params) for seed in seeds
+            delayed(_grow_tree)(X, y, self.ranks, self.n_uniq, alive, seed, self.params)
+            for seed in seeds
         )
         self._pack(trees)
 
@@ -159,6 +170,13 @@ class _Forest:
 
         Returns how many subtrees were regrown.
         """
+        try:
+            return self._forget(X, y, alive, rows)
+        finally:
+            # once dead, a row's ranks are never read again: no trace of its values
+            self.ranks[rows] = 0
+
+    def _forget(self, X, y, alive, rows):
         tree_pending = np.zeros(self.roots.shape[0], dtype=np.bool_)
         n_rows = self.perm.shape[1]
         scratch = self.__dict__.get("_scratch")
@@ -168,8 +186,8 @@ class _Forest:
                        np.empty(n_rows, dtype=np.int64), np.empty(n_rows, dtype=np.int64),
                        np.empty(n_rows, dtype=np.uint64))
             self._scratch = scratch
-        K._forget_rows(X, y, alive, rows, *self._pools(), self.perm, self.roots,
-                       self.rng, tree_pending, self.work, *scratch,
+        K._forget_rows(X, y, self.ranks, self.n_uniq, alive, rows, *self._pools(),
+                       self.perm, self.roots, self.rng, tree_pending, self.work, *scratch,
                        *self.params.forget_args())
         if not tree_pending.any():
             return 0
@@ -177,9 +195,9 @@ class _Forest:
         room = (1024, 256, 4096)
         while True:
             self._enlarge(*room)
-            status = K._regrow_pending(X, y, alive, *self._pools(), self.perm, self.roots,
-                                       self.rng, self.cursor, tree_pending, self.work,
-                                       *self.params.args())
+            status = K._regrow_pending(X, y, self.ranks, self.n_uniq, alive, *self._pools(),
+                                       self.perm, self.roots, self.rng, self.cursor,
+                                       tree_pending, self.work, *self.params.args())
             if status != K.OUT_OF_ROOM:
                 break
             # the subtree that did not fit is still pending; earlier ones are done
@@ -246,6 +264,8 @@ class _Forest:
         state["node_f"][:, K.BOUND] = 0.0
         state["perm"] = self.perm.shape
         state.pop("_scratch", None)
+        state.pop("ranks", None)  # rebuilt from the rows on load
+        state.pop("n_uniq", None)
         return state
 
     def __setstate__(self, state):
@@ -263,6 +283,7 @@ class _Forest:
         K._rebuild_order(X, alive, n_rows, self.nodes, self.node_f, self.counts,
                          self.roots, self.perm, np.empty(n_rows, dtype=np.int64),
                          np.zeros(self.nodes.shape[0], dtype=np.int64))
+        self.ranks, self.n_uniq = _value_ranks(X, alive)
 
     # ------------------------------------------------------------------ queries
     def predict_proba(self, X):

@@ -21,7 +21,12 @@ A forest lives in a few pools shared by all its trees (see ``_forest.py``):
   value (Brophy & Lowd 2021, section 4). Left counts, read on every deletion, are
   apart from the counts at the two values, read only when the row holds one;
 - ``perm`` int32 (n_trees, n_rows): each tree's row order; a node's rows are a
-  contiguous range of it (forgotten rows stay in place until their subtree regrows).
+  contiguous range of it (forgotten rows stay in place until their subtree regrows);
+- ``ranks`` int32 (n_rows, n_features), column-major, beside the trees: each row's
+  value numbered among its feature's ``n_uniq[f]`` distinct values, in key order
+  (taken at fit; values that disappear leave gaps). Growing reads a feature with
+  few distinct values compared with the node's rows as class counts per rank
+  (``_rank_histogram``, no sort), others by a radix sort of keys.
 
 A candidate threshold of a feature sits between two adjacent distinct values of the
 node's rows and is *valid* when the rows at those two values hold more than one
@@ -238,6 +243,9 @@ def _is_pure(counts, node, n_classes):
 # -------------------------------------------------------------- sorted feature scans
 _RADIX_MIN = 256  # below this many keys, quicksort is faster
 _DIGIT_BITS = 11  # three 11-bit digits cover a key's 32 value bits
+# a counting sort by value rank when distinct values <= RATIO * rows + MIN
+_COUNTING_RATIO = 4
+_COUNTING_MIN = 256
 
 
 @njit(cache=True)
@@ -283,16 +291,151 @@ def _radix_sort(keys, m, buf, hist):
 
 
 @njit(cache=True)
-def _sorted_keys(X, y, perm_t, start, end, alive, f, keys, bits, buf, hist):
-    """Sort the live rows of ``perm_t[start:end]`` by feature ``f``; return their count."""
+def _sorted_keys(X, y, ranks, n_uniq, perm_t, start, end, alive, f, keys, bits, buf, hist,
+                 rhist, rtmp):
+    """Sort the live rows of ``perm_t[start:end]`` by feature ``f``; return their count.
+
+    ``ranks[r, f]`` numbers row ``r``'s value among the ``n_uniq[f]`` distinct
+    values of feature ``f`` in key order: when there are not many more of them
+    than rows here, one counting sort by rank (``rhist``, at least ``n_uniq[f]``
+    long, and ``rtmp``, one entry per row, are scratch) replaces the radix sort.
+    """
+    n_u = n_uniq[f]
+    if n_u > _COUNTING_RATIO * (end - start) + _COUNTING_MIN:
+        m = 0
+        for p in range(start, end):
+            r = perm_t[p]
+            if alive[r]:
+                keys[m] = _key(X[r, f], y[r], bits)
+                m += 1
+        _radix_sort(keys, m, buf, hist)
+        return m
+    for v in range(n_u):
+        rhist[v] = 0
     m = 0
     for p in range(start, end):
         r = perm_t[p]
         if alive[r]:
-            keys[m] = _key(X[r, f], y[r], bits)
+            rk = ranks[r, f]
+            rhist[rk] += 1
+            rtmp[m] = rk
+            buf[m] = _key(X[r, f], y[r], bits)
             m += 1
-    _radix_sort(keys, m, buf, hist)
+    total = 0
+    for v in range(n_u):  # exclusive prefix sums
+        c = rhist[v]
+        rhist[v] = total
+        total += c
+    for i in range(m):
+        rk = rtmp[i]
+        keys[rhist[rk]] = buf[i]
+        rhist[rk] += 1
     return m
+
+
+@njit(cache=True)
+def _value_ranks(X, alive, ranks, n_uniq):
+    """Number each live row's value among its feature's distinct values, in key order.
+
+    Writes ``ranks[r, f]`` (0 for rows not alive) and ``n_uniq[f]`` (at least 1).
+    """
+    n = X.shape[0]
+    keys = np.empty(n, dtype=np.uint64)
+    buf = np.empty(n, dtype=np.uint64)
+    hist = np.empty((3, 1 << _DIGIT_BITS), dtype=np.int64)
+    bits = np.empty(1, dtype=np.float32)
+    mask = np.uint64(0xFFFFFFFF)
+    for f in range(X.shape[1]):
+        m = 0
+        for r in range(n):
+            ranks[r, f] = 0
+            if alive[r]:  # the row number in the label's place: sorted with its value
+                keys[m] = (_key(X[r, f], 0, bits) & ~mask) | np.uint64(r)
+                m += 1
+        _radix_sort(keys, m, buf, hist)
+        rank = -1
+        prev = np.uint64(0)
+        for i in range(m):
+            v = keys[i] >> np.uint64(32)
+            if i == 0 or v != prev:
+                rank += 1
+                prev = v
+            ranks[np.int64(keys[i] & mask), f] = rank
+        n_uniq[f] = max(rank + 1, 1)
+
+
+@njit(cache=True)
+def _rank_histogram(y, ranks, n_u, perm_t, start, end, alive, f, n_classes, hist2, rep,
+                    cand):
+    """Class counts per value of feature ``f`` over the live rows of ``perm_t[start:end]``.
+
+    The sort-free twin of ``_sorted_keys`` + ``_candidates`` for features with few
+    distinct values (at most ``n_u``, the ranks' count) compared with the rows:
+    ``hist2[g * n_classes + j]`` counts rows of value rank ``g`` and class ``j``,
+    ``rep[g]`` is one such row. Writes the upper value rank of each valid threshold
+    to ``cand``, in value order. Returns (rows, distinct values, valid thresholds).
+    """
+    for i in range(n_u * n_classes):
+        hist2[i] = 0
+    m = 0
+    for p in range(start, end):
+        r = perm_t[p]
+        if alive[r]:
+            g = ranks[r, f]
+            hist2[g * n_classes + y[r]] += 1
+            rep[g] = r
+            m += 1
+    n_groups = 0
+    n_cand = 0
+    prev = -1
+    for g in range(n_u):
+        base = g * n_classes
+        tot = 0
+        for j in range(n_classes):
+            tot += hist2[base + j]
+        if tot == 0:
+            continue
+        if prev >= 0:  # valid unless the rows at both values share one label
+            seen = 0
+            for j in range(n_classes):
+                if hist2[prev * n_classes + j] + hist2[base + j] > 0:
+                    seen += 1
+            if seen > 1:
+                cand[n_cand] = g
+                n_cand += 1
+        prev = g
+        n_groups += 1
+    return m, n_groups, n_cand
+
+
+@njit(cache=True)
+def _fill_from_histogram(X, f, hist2, rep, n_u, chosen, n_chosen, thr_v, thr_left, thr_at,
+                         t0, n_classes, acc):
+    """``_fill_thresholds`` from a ``_rank_histogram`` (``chosen``: upper value ranks)."""
+    for j in range(n_classes):
+        acc[j] = 0
+    q = 0
+    prev = -1
+    for g in range(n_u):
+        if q >= n_chosen:
+            break
+        base = g * n_classes
+        tot = 0
+        for j in range(n_classes):
+            tot += hist2[base + j]
+        if tot == 0:
+            continue
+        if g == chosen[q]:
+            for j in range(n_classes):
+                thr_left[t0 + q, j] = acc[j]
+                thr_at[t0 + q, 0, j] = hist2[prev * n_classes + j]
+                thr_at[t0 + q, 1, j] = hist2[base + j]
+            thr_v[t0 + q, 0] = X[rep[prev], f]
+            thr_v[t0 + q, 1] = X[rep[g], f]
+            q += 1
+        for j in range(n_classes):
+            acc[j] += hist2[base + j]
+        prev = g
 
 
 @njit(cache=True)
@@ -492,8 +635,8 @@ def _partition(X, perm_t, start, end, alive, f, thr):
 
 
 @njit(cache=True)
-def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots, thr_v,
-          thr_left, thr_at, perm, rng, cursor, max_depth, min_samples_split,
+def _grow(X, y, ranks, n_uniq, alive, t, root, depth, start, end, nodes, node_f, counts,
+          slots, thr_v, thr_left, thr_at, perm, rng, cursor, max_depth, min_samples_split,
           min_samples_leaf, k, max_features, topd, criterion, n_classes):
     """Grow node ``root`` (already allocated) and its subtree from its live rows.
 
@@ -508,6 +651,10 @@ def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots,
     sort_buf = np.empty(m_all, dtype=np.uint64)
     hist = np.empty((3, 1 << _DIGIT_BITS), dtype=np.int64)
     cand = np.empty(m_all, dtype=np.int64)
+    max_u = n_uniq.max()
+    hist2 = np.empty(max_u * n_classes + 1, dtype=np.int64)
+    rep = np.empty(max_u, dtype=np.int64)
+    acc = np.empty(n_classes, dtype=np.int64)
     chosen = np.empty(min(max(k, 1), m_all), dtype=np.int64)
     order = np.empty(n_features, dtype=np.int64)
     bits = np.empty(1, dtype=np.float32)
@@ -600,11 +747,20 @@ def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots,
                     order[i] = order[j]
                     order[j] = tmp
                 f = order[i]
-                mk = _sorted_keys(X, y, perm_t, lo, live_end, alive, f, keys, bits,
-                                  sort_buf, hist)
-                if _is_constant(keys, mk):
-                    continue
-                n_cand = _candidates(keys, mk, n_classes, cand, bits)
+                n_u = n_uniq[f]
+                by_rank = n_u <= _COUNTING_RATIO * (live_end - lo) + _COUNTING_MIN
+                if by_rank:  # few distinct values: class counts per value, no sort
+                    mk, n_groups, n_cand = _rank_histogram(y, ranks, n_u, perm_t, lo,
+                                                           live_end, alive, f, n_classes,
+                                                           hist2, rep, cand)
+                    if n_groups <= 1:
+                        continue
+                else:
+                    mk = _sorted_keys(X, y, ranks, n_uniq, perm_t, lo, live_end, alive, f,
+                                      keys, bits, sort_buf, hist, hist2, cand)
+                    if _is_constant(keys, mk):
+                        continue
+                    n_cand = _candidates(keys, mk, n_classes, cand, bits)
                 n_take = min(k, n_cand)
                 s = s0 + n_slot
                 t0 = cursor[CUR_THR]
@@ -615,8 +771,12 @@ def _grow(X, y, alive, t, root, depth, start, end, nodes, node_f, counts, slots,
                 slots[s, S_NTHR] = n_take
                 slots[s, S_THR0] = t0
                 slots[s, S_CAP] = n_take
-                _fill_thresholds(keys, mk, chosen, n_take, thr_v, thr_left, thr_at, t0,
-                                 n_classes, bits)
+                if by_rank:
+                    _fill_from_histogram(X, f, hist2, rep, n_u, chosen, n_take, thr_v,
+                                         thr_left, thr_at, t0, n_classes, acc)
+                else:
+                    _fill_thresholds(keys, mk, chosen, n_take, thr_v, thr_left, thr_at, t0,
+                                     n_classes, bits)
                 cursor[CUR_THR] = t0 + n_take
                 n_slot += 1
             nodes[node, SLOT0] = s0
@@ -669,17 +829,18 @@ def _slot_of(nodes, slots, node, ti):
 
 
 @njit(cache=True)
-def _regrow(X, y, alive, t, node, whole, nodes, node_f, counts, slots, thr_v, thr_left,
-            thr_at, perm, rng, cursor, max_depth, min_samples_split, min_samples_leaf, k,
-            max_features, topd, criterion, n_classes):
+def _regrow(X, y, ranks, n_uniq, alive, t, node, whole, nodes, node_f, counts, slots, thr_v,
+            thr_left, thr_at, perm, rng, cursor, max_depth, min_samples_split,
+            min_samples_leaf, k, max_features, topd, criterion, n_classes):
     """Regrow a pending node: both subtrees under its (re)chosen split, or the whole node."""
     lo, hi = nodes[node, START], nodes[node, END]
     d = nodes[node, DEPTH]
     if whole:
         _scrub_slots(nodes, slots, thr_v, thr_left, thr_at, node)
-        return _grow(X, y, alive, t, node, d, lo, hi, nodes, node_f, counts, slots, thr_v,
-                     thr_left, thr_at, perm, rng, cursor, max_depth, min_samples_split,
-                     min_samples_leaf, k, max_features, topd, criterion, n_classes)
+        return _grow(X, y, ranks, n_uniq, alive, t, node, d, lo, hi, nodes, node_f, counts,
+                     slots, thr_v, thr_left, thr_at, perm, rng, cursor, max_depth,
+                     min_samples_split, min_samples_leaf, k, max_features, topd, criterion,
+                     n_classes)
     if cursor[CUR_NODE] + 2 > nodes.shape[0]:
         return OUT_OF_ROOM
     mid, live_end = _partition(X, perm[t], lo, hi, alive, nodes[node, FEAT],
@@ -689,23 +850,23 @@ def _regrow(X, y, alive, t, node, whole, nodes, node_f, counts, slots, thr_v, th
     nodes[node, LEFT] = left
     nodes[node, RIGHT] = left + 1
     nodes[node, PENDING] = 0
-    status = _grow(X, y, alive, t, left, d + 1, lo, mid, nodes, node_f, counts, slots,
-                   thr_v, thr_left, thr_at, perm, rng, cursor, max_depth,
+    status = _grow(X, y, ranks, n_uniq, alive, t, left, d + 1, lo, mid, nodes, node_f,
+                   counts, slots, thr_v, thr_left, thr_at, perm, rng, cursor, max_depth,
                    min_samples_split, min_samples_leaf, k, max_features, topd, criterion,
                    n_classes)
     if status != OK:
         return status
-    return _grow(X, y, alive, t, left + 1, d + 1, mid, live_end, nodes, node_f, counts,
-                 slots, thr_v, thr_left, thr_at, perm, rng, cursor, max_depth,
-                 min_samples_split, min_samples_leaf, k, max_features, topd, criterion,
-                 n_classes)
+    return _grow(X, y, ranks, n_uniq, alive, t, left + 1, d + 1, mid, live_end, nodes,
+                 node_f, counts, slots, thr_v, thr_left, thr_at, perm, rng, cursor,
+                 max_depth, min_samples_split, min_samples_leaf, k, max_features, topd,
+                 criterion, n_classes)
 
 
 @njit(cache=True)
-def _regrow_pending(X, y, alive, nodes, node_f, counts, slots, thr_v, thr_left, thr_at,
-                    perm, roots, rng, cursor, tree_pending, work, max_depth,
-                    min_samples_split, min_samples_leaf, k, max_features, topd, criterion,
-                    n_classes):
+def _regrow_pending(X, y, ranks, n_uniq, alive, nodes, node_f, counts, slots, thr_v,
+                    thr_left, thr_at, perm, roots, rng, cursor, tree_pending, work,
+                    max_depth, min_samples_split, min_samples_leaf, k, max_features, topd,
+                    criterion, n_classes):
     """Regrow every pending node reachable in the trees flagged in ``tree_pending``.
 
     Counts regrown subtrees in ``work[4]``. Returns ``OK``, or ``OUT_OF_ROOM`` with the node that
@@ -731,10 +892,10 @@ def _regrow_pending(X, y, alive, nodes, node_f, counts, slots, thr_v, thr_left, 
                 saved_f[:] = node_f[node]
                 saved_cursor[:] = cursor
                 saved_rng = rng[t]
-                status = _regrow(X, y, alive, t, node, whole, nodes, node_f, counts, slots,
-                                 thr_v, thr_left, thr_at, perm, rng, cursor, max_depth,
-                                 min_samples_split, min_samples_leaf, k, max_features,
-                                 topd, criterion, n_classes)
+                status = _regrow(X, y, ranks, n_uniq, alive, t, node, whole, nodes, node_f,
+                                 counts, slots, thr_v, thr_left, thr_at, perm, rng, cursor,
+                                 max_depth, min_samples_split, min_samples_leaf, k,
+                                 max_features, topd, criterion, n_classes)
                 if status != OK:
                     _scrub_below(nodes, node_f, counts, slots, thr_v, thr_left, thr_at,
                                  node)
@@ -753,8 +914,9 @@ def _regrow_pending(X, y, alive, nodes, node_f, counts, slots, thr_v, thr_left, 
 
 # ------------------------------------------------------------------------ forgetting
 @njit(cache=True)
-def _rescan_slot(X, y, perm_t, node, nodes, alive, s, k, n_classes, slots, thr_v,
-                 thr_left, thr_at, rng, t, keys, cand, chosen, kept, bits, sort_buf, hist):
+def _rescan_slot(X, y, ranks, n_uniq, perm_t, node, nodes, alive, s, k, n_classes, slots,
+                 thr_v, thr_left, thr_at, rng, t, keys, cand, chosen, kept, bits, sort_buf,
+                 hist, rhist):
     """Bring slot ``s`` of a greedy node back to a valid sample after rows left.
 
     Cached thresholds keep their place between the surviving neighbouring values
@@ -765,8 +927,8 @@ def _rescan_slot(X, y, perm_t, node, nodes, alive, s, k, n_classes, slots, thr_v
     deletions never add valid thresholds; kept as a guard).
     """
     f = slots[s, S_FEAT]
-    m = _sorted_keys(X, y, perm_t, nodes[node, START], nodes[node, END], alive, f, keys,
-                     bits, sort_buf, hist)
+    m = _sorted_keys(X, y, ranks, n_uniq, perm_t, nodes[node, START], nodes[node, END],
+                     alive, f, keys, bits, sort_buf, hist, rhist, cand)
     if _is_constant(keys, m):
         return 1
     n_cand = _candidates(keys, m, n_classes, cand, bits)
@@ -851,9 +1013,10 @@ def _prefetch(typingctx, arr, i):
 
 
 @njit(cache=True)
-def _forget_rows(X, y, alive, rows, nodes, node_f, counts, slots, thr_v, thr_left, thr_at,
-                 perm, roots, rng, tree_pending, work, keys, cand, chosen, kept, sort_buf,
-                 k, min_samples_split, min_samples_leaf, criterion, n_classes):
+def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots, thr_v,
+                 thr_left, thr_at, perm, roots, rng, tree_pending, work, keys, cand, chosen,
+                 kept, sort_buf, k, min_samples_split, min_samples_leaf, criterion,
+                 n_classes):
     """Remove ``rows`` from every tree, one row at a time, marking each dead in ``alive``.
 
     Walks each row's path top-down updating class counts and cached threshold
@@ -869,6 +1032,7 @@ def _forget_rows(X, y, alive, rows, nodes, node_f, counts, slots, thr_v, thr_lef
     """
     n_trees = roots.shape[0]
     hist = np.empty((3, 1 << _DIGIT_BITS), dtype=np.int64)
+    rhist = np.empty(n_uniq.max() + 1, dtype=np.int64)
     bits = np.empty(1, dtype=np.float32)
     cur = np.empty(n_trees, dtype=np.int64)
     for r in rows:
@@ -896,10 +1060,10 @@ def _forget_rows(X, y, alive, rows, nodes, node_f, counts, slots, thr_v, thr_lef
                     for s in range(s0, s0 + nodes[ahead, NSLOT]):
                         _prefetch(thr_v, slots[s, S_THR0])
                         _prefetch(thr_left, slots[s, S_THR0])
-                nxt = _forget_step(X, y, alive, r, lab, t, node, nodes, node_f, counts,
-                                   slots, thr_v, thr_left, thr_at, perm[t], rng,
-                                   tree_pending, work, keys, cand, chosen, kept,
-                                   sort_buf, hist, bits, k, min_samples_split,
+                nxt = _forget_step(X, y, ranks, n_uniq, alive, r, lab, t, node, nodes,
+                                   node_f, counts, slots, thr_v, thr_left, thr_at, perm[t],
+                                   rng, tree_pending, work, keys, cand, chosen, kept,
+                                   sort_buf, hist, rhist, bits, k, min_samples_split,
                                    min_samples_leaf, criterion, n_classes)
                 cur[t] = nxt
                 if nxt >= 0:
@@ -907,9 +1071,9 @@ def _forget_rows(X, y, alive, rows, nodes, node_f, counts, slots, thr_v, thr_lef
 
 
 @njit(cache=True)
-def _forget_step(X, y, alive, r, lab, t, node, nodes, node_f, counts, slots, thr_v,
+def _forget_step(X, y, ranks, n_uniq, alive, r, lab, t, node, nodes, node_f, counts, slots, thr_v,
                  thr_left, thr_at, perm_t, rng, tree_pending, work, keys, cand, chosen,
-                 kept, sort_buf, hist, bits, k, min_samples_split, min_samples_leaf,
+                 kept, sort_buf, hist, rhist, bits, k, min_samples_split, min_samples_leaf,
                  criterion, n_classes):
     """Remove row ``r`` from node ``node`` of tree ``t``; return the next node or -1.
 
@@ -982,9 +1146,9 @@ def _forget_step(X, y, alive, r, lab, t, node, nodes, node_f, counts, slots, thr
             any_dirty = True
             work[2] += 1
             work[3] += nodes[node, END] - nodes[node, START]
-            if _rescan_slot(X, y, perm_t, node, nodes, alive, s, k, n_classes, slots, thr_v,
-                            thr_left, thr_at, rng, t, keys, cand, chosen, kept, bits,
-                            sort_buf, hist) < 2:
+            if _rescan_slot(X, y, ranks, n_uniq, perm_t, node, nodes, alive, s, k, n_classes,
+                            slots, thr_v, thr_left, thr_at, rng, t, keys, cand, chosen, kept,
+                            bits, sort_buf, hist, rhist) < 2:
                 # the feature became constant here: a refit samples among the
                 # others, so the node is drawn afresh
                 nodes[node, PENDING] = REGROW_NODE
