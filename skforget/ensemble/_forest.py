@@ -261,7 +261,7 @@ class _Forest:
         state = dict(self.__dict__)
         state.update(self._compacted())
         # score bounds are a cache shaped by past deletions: left out (recomputed)
-        state["node_f"][:, K.BOUND] = 0.0
+        state["node_f"] = np.ascontiguousarray(state["node_f"][:, : K.BOUND])
         state["perm"] = self.perm.shape
         state.pop("_scratch", None)
         state.pop("ranks", None)  # rebuilt from the rows on load
@@ -270,9 +270,10 @@ class _Forest:
 
     def __setstate__(self, state):
         node_f = state["node_f"]
-        if node_f.shape[1] < K.N_FCOLS:  # pickled before the score-bound column
+        if node_f.shape[1] < K.N_FCOLS:  # score bounds are not pickled: zero, recomputed
             pad = np.zeros((node_f.shape[0], K.N_FCOLS - node_f.shape[1]))
             state["node_f"] = np.hstack([node_f, pad])
+        if state["work"].shape[0] < 6:  # pickled before the sixth counter
             state["work"] = np.concatenate([state["work"], np.zeros(1, dtype=np.int64)])
         self.__dict__.update(state)
 
