@@ -415,7 +415,8 @@ def test_repeated_request_id_returns_the_first_receipt(guarded):
     assert status == 200 and first["model_version"] == version + 1
     status, again = guarded.request("POST", "/forget", body, token=TOKEN)
     assert status == 200 and again["repeated"] is True
-    assert {k: v for k, v in again.items() if k != "repeated"} == first
+    assert _without_persistence({k: v for k, v in again.items() if k != "repeated"}) \
+        == _without_persistence(first)
     assert guarded.request("GET", "/health")[1]["model_version"] == version + 1
     assert "POST /forget 200" in guarded.output()  # each request is logged with its time
 
@@ -572,6 +573,31 @@ def test_failed_save_is_reported_and_retried(model_file, data, monkeypatch, capl
     assert health["persisted_version"] == 2 and health["save_failures"] == 0
     assert [(r["model_version"], r["persisted"]) for r in service.audit()["receipts"]] \
         == [(1, True), (2, True)]
+    service.close()
+    assert_identical(load(model_file)["model"], _forgotten_locally(data, [10], [3]))
+
+
+def test_failed_journal_mark_leaves_the_deletion_pending_then_applied(model_file, data,
+                                                                    monkeypatch):
+    import sqlite3
+
+    import skforget.serve._service as service_module
+
+    service = ForgetService(model_file)
+    real_mark = service.journal.mark_applied
+
+    def locked(*args, **kwargs):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(service.journal, "mark_applied", locked)
+    with pytest.raises(service_module.NotApplied, match="receipt 1") as err:
+        service.forget(["patient-0010"])
+    assert err.value.status == 503
+    assert service.health()["model_version"] == 0  # nothing served changed
+    monkeypatch.setattr(service.journal, "mark_applied", real_mark)
+    receipt = service.forget(["patient-0003"])  # applies receipt 1 first, then 2
+    assert receipt["receipt"] == 2 and receipt["model_version"] == 2
+    assert [r["model_version"] for r in service.audit()["receipts"]] == [1, 2]
     service.close()
     assert_identical(load(model_file)["model"], _forgotten_locally(data, [10], [3]))
 

@@ -169,7 +169,8 @@ def create_app(service, *, token=None, max_body_bytes=MAX_BODY_BYTES):
 
     expected = None if token is None else f"Bearer {token}".encode()
 
-    def authorised(authorization: Annotated[Union[str, None], Header()] = None):
+    async def authorised(authorization: Annotated[Union[str, None], Header()] = None):
+        # async: FastAPI runs a plain function in a worker thread (one more hop)
         if expected is None:
             return
         given = (authorization or "").encode()
@@ -216,8 +217,8 @@ def create_app(service, *, token=None, max_body_bytes=MAX_BODY_BYTES):
                          description="answer once the deletion is journaled and applied "
                                      "(default), or also saved in the model file")] = None):
         """Forget records durably; returns the deletion receipt."""
-        return await run_in_threadpool(service.forget, body.record_ids, body.request_id,
-                                       wait=wait)
+        return JSONResponse(await run_in_threadpool(service.forget, body.record_ids,
+                                                    body.request_id, wait=wait))
 
     @app.get("/audit", dependencies=[Depends(authorised)])
     async def audit(after: Annotated[int, Query(ge=0)] = 0,

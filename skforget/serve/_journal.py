@@ -1,6 +1,5 @@
 """The durable deletion journal: an SQLite database beside the model file."""
 
-import contextlib
 import json
 import sqlite3
 import threading
@@ -74,6 +73,9 @@ class Journal:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute("PRAGMA foreign_keys=ON")
+        # no checkpoint inside a commit (it would land on some deletion's
+        # receipt); the service calls checkpoint() from its background writer
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
         with self._lock, self._db:
             self._db.execute("BEGIN IMMEDIATE")
             for statement in _SCHEMA.split(";"):
@@ -89,41 +91,71 @@ class Journal:
         self.journal_id = self._db.execute(
             "SELECT value FROM meta WHERE key = 'journal_id'"
         ).fetchone()[0]
+        # a second connection for the commits that need not wait for the disk
+        # (no pragma switching per call; calls stay serialised by _lock)
+        self._relaxed_db = sqlite3.connect(self.path, check_same_thread=False,
+                                           isolation_level=None)
+        self._relaxed_db.execute("PRAGMA synchronous=NORMAL")
+        self._relaxed_db.execute("PRAGMA foreign_keys=ON")
+        self._relaxed_db.execute("PRAGMA wal_autocheckpoint=0")
+        # and one for checkpoints, which run beside the others (WAL mode)
+        self._checkpoint_lock = threading.Lock()
+        self._checkpoint_db = sqlite3.connect(self.path, check_same_thread=False,
+                                              isolation_level=None)
 
     def close(self):
+        with self._checkpoint_lock:
+            self._checkpoint_db.close()
         with self._lock:
-            self._db.close()
+            self._relaxed_db.close()
+            self._db.close()  # the last connection: SQLite checkpoints the log
+
+    def checkpoint(self):
+        """Copy the write-ahead log into the database, as far as readers allow.
+
+        Passive: it waits for no one, and the other methods may run
+        meanwhile. Returns the log's size and the pages copied (in pages).
+        """
+        with self._checkpoint_lock:
+            _, log, copied = self._checkpoint_db.execute(
+                "PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        return log, copied
 
     # ------------------------------------------------------------ writes
     def append(self, record_ids, request_id=None):
-        """Journal a request durably; return its sequence number."""
+        """Journal a request durably; return its entry (a dict of its columns)."""
+        entry = dict.fromkeys(_COLUMNS)
+        entry.update(request_id=request_id, record_ids=json.dumps(list(record_ids)),
+                     received_at=time.time(), status="pending")
         with self._lock, self._db:
-            cur = self._db.execute(
+            entry["seq"] = self._db.execute(
                 "INSERT INTO deletions (request_id, record_ids, received_at, status) "
                 "VALUES (?, ?, ?, 'pending')",
-                (request_id, json.dumps(list(record_ids)), time.time()),
-            )
-            return cur.lastrowid
+                (entry["request_id"], entry["record_ids"], entry["received_at"]),
+            ).lastrowid
+        return entry
 
-    def mark_applied(self, seq, rows, model_version, guarantee, forgotten_ids, note=None):
+    def mark_applied(self, seq, rows, model_version, guarantee, forgotten_ids, note=None,
+                     applied_at=None):
         """Record that request ``seq`` produced ``model_version``.
 
         Committed without waiting for the disk (``synchronous=NORMAL``): the
-        next :meth:`append` or :meth:`sync` makes it durable (the service
-        calls :meth:`sync` before it saves a version that includes it). If a
-        crash loses it first, the entry is still journaled, as pending, and
-        is applied again on restart. Marking an entry again (a replay) keeps
-        its first ``applied_at``.
+        next :meth:`append` or :meth:`sync` makes it durable. If a power cut
+        loses it first, the entry is still journaled, as pending, and is
+        applied again on restart (see the service). Marking an entry again
+        (a replay) keeps its first ``applied_at``.
         """
-        with self._lock, self._relaxed(), self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._db.execute(
+        applied_at = time.time() if applied_at is None else applied_at
+        db = self._relaxed_db
+        with self._lock, db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute(
                 "UPDATE deletions SET status = 'applied', rows = ?, model_version = ?, "
                 "guarantee = ?, applied_at = COALESCE(applied_at, ?), note = ? WHERE seq = ?",
-                (json.dumps([int(r) for r in rows]), model_version, guarantee, time.time(),
+                (json.dumps([int(r) for r in rows]), model_version, guarantee, applied_at,
                  note, seq),
             )
-            self._db.executemany(
+            db.executemany(
                 "INSERT OR REPLACE INTO forgotten (record_key, seq) VALUES (?, ?)",
                 [(record_key(rid), seq) for rid in forgotten_ids],
             )
@@ -134,8 +166,9 @@ class Journal:
         Relaxed like :meth:`mark_applied`: the model file itself says which
         entry it includes, and the service marks again on start.
         """
-        with self._lock, self._relaxed(), self._db:
-            self._db.execute(
+        db = self._relaxed_db
+        with self._lock, db:
+            db.execute(
                 "UPDATE deletions SET persisted_at = ? WHERE seq <= ? AND status = 'applied' "
                 "AND persisted_at IS NULL",
                 (time.time(), through),
@@ -152,14 +185,6 @@ class Journal:
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('synced_at', ?)",
                 (repr(time.time()),),
             )
-
-    @contextlib.contextmanager
-    def _relaxed(self):
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        try:
-            yield
-        finally:
-            self._db.execute("PRAGMA synchronous=FULL")
 
     def mark_refused(self, seq, reason):
         """Record that the estimator refused request ``seq`` (nothing changed)."""

@@ -53,6 +53,7 @@ WAITS = ("applied", "persisted")  # when forget() answers
 _RETRY_FIRST, _RETRY_MAX = 0.1, 5.0  # seconds between attempts at a failing save
 _CLOSE_ATTEMPTS = 3  # attempts at a failing save when closing, before leaving it to the journal
 PERSIST_TIMEOUT = 60.0  # seconds forget(wait="persisted") waits for the file
+_YIELD_PATIENCE = 0.1  # seconds a save waits, at each write, for a deletion to finish
 
 MAX_ROWS = 10_000  # rows per prediction request
 MAX_IDS = 10_000  # record ids per deletion request
@@ -220,6 +221,7 @@ class ForgetService:
             self.journal = Journal(journal_path)
             self._write_lock = threading.Lock()
             self._closed = False
+            self._backlog = False  # a journaled entry was left pending by a failure
             self._fault = None
             # the background writer's state, guarded by _persist
             self._persist = threading.Condition()
@@ -227,6 +229,8 @@ class ForgetService:
             self._save_error, self._save_failures, self._saves = None, 0, 0
             self._failure_gen, self._failed_number = 0, -1
             self._retry_at = 0.0
+            self._no_deletion = threading.Event()
+            self._no_deletion.set()
             bundle = load(self.model_path, trusted=trusted)
             self._current, pending_seq = self._from_bundle(bundle)
             self._persisted = self._current  # the version the model file holds
@@ -489,14 +493,15 @@ class ForgetService:
         if wait not in WAITS:
             raise BadRequest(f"wait must be one of {WAITS}; got {wait!r}.")
         ids = _checked_ids(record_ids)
-        with self._write_lock:
+        with self._write_lock, self._deleting():
             if self._closed:
                 raise NotReady("The service is closed.")
             if request_id is not None:
                 prior = self.journal.by_request_id(request_id)
                 if prior is not None:
                     self._drain()  # normally a no-op: nothing is left pending
-                    return self._answer(prior["seq"], wait) | {"repeated": True}
+                    return self._answer(self.journal.get(prior["seq"]), wait) \
+                        | {"repeated": True}
             rows, unknown = self._current.index.lookup(ids)
             if unknown:
                 forgotten = self.journal.forgotten_by(unknown)
@@ -507,25 +512,41 @@ class ForgetService:
                     unknown_ids=never,
                     already_forgotten={str(k): v for k, v in forgotten.items()},
                 )
-            seq = self.journal.append(ids, request_id)
+            started = time.perf_counter()
+            entry = self.journal.append(ids, request_id)
+            seq = entry["seq"]
             try:
-                self._drain()
+                if self._backlog:  # an earlier entry is still pending: apply it first
+                    self._drain()
+                    entry = self.journal.get(seq)
+                    self._backlog = False
+                else:  # the usual case: apply the entry just journaled
+                    entry = self._apply(entry, journaled=started)
             except (OSError, sqlite3.Error) as exc:
+                self._backlog = True
                 logger.error("deletion %d journaled, not applied yet: %s", seq, exc)
                 raise NotApplied(
                     f"Deletion journaled as receipt {seq} but not applied yet ({exc}); it "
                     "will be applied before the next deletion, or on restart.",
                     receipt=seq) from exc
-        return self._answer(seq, wait)
+        return self._answer(entry, wait)
 
-    def _answer(self, seq, wait):
-        """The receipt of journal entry ``seq``, once it is saved if ``wait`` says so."""
-        entry = self.journal.get(seq)
+    @contextlib.contextmanager
+    def _deleting(self):
+        """While a deletion is journaled and applied, the background save pauses."""
+        self._no_deletion.clear()
+        try:
+            yield
+        finally:
+            self._no_deletion.set()
+
+    def _answer(self, entry, wait):
+        """The receipt of a journal entry, once it is saved if ``wait`` says so."""
         if entry["status"] == "refused":
-            raise Refused(entry["note"], receipt=seq)
+            raise Refused(entry["note"], receipt=entry["seq"])
         if wait == "persisted" and entry["status"] == "applied" and entry["persisted_at"] is None:
-            self._wait_persisted(entry["model_version"], seq)
-            entry = self.journal.get(seq)
+            self._wait_persisted(entry["model_version"], entry["seq"])
+            entry = self.journal.get(entry["seq"])
         return receipt(entry)
 
     def _wait_persisted(self, number, seq, timeout=None):
@@ -571,11 +592,15 @@ class ForgetService:
         for entry in self.journal.after(self._current.journal_seq):
             if entry["status"] == "refused":
                 continue
-            done.append(self._apply(entry))
+            done.append(receipt(self._apply(entry)))
         return done
 
-    def _apply(self, entry):
-        """Apply one journal entry to a copy of the current version, and serve that."""
+    def _apply(self, entry, journaled=None):
+        """Apply one journal entry to a copy of the current version, and serve that.
+
+        Returns the entry as the journal now holds it (applied or refused).
+        ``journaled``: when the request started being journaled (for the log).
+        """
         self._crash_at("after_journal")
         started = time.perf_counter()
         seq, ids = entry["seq"], json.loads(entry["record_ids"])
@@ -588,20 +613,25 @@ class ForgetService:
             except (ValueError, UnknownRecordsError, NotFittedError) as exc:
                 self.journal.mark_refused(seq, str(exc))
                 logger.warning("deletion %d refused: %s", seq, exc)
-                return receipt(self.journal.get(seq))
+                return self.journal.get(seq)
         new = _Version(model, index, current.number + 1, seq, rows.astype(np.int64))
         applied = time.perf_counter()
-        note = f"not in the model when applied: {absent}" if absent else None
+        done = entry | {
+            "status": "applied", "rows": json.dumps(rows.tolist()), "model_version": new.number,
+            "guarantee": _guarantee(model), "applied_at": entry["applied_at"] or time.time(),
+            "note": f"not in the model when applied: {absent}" if absent else None}
         # marked before it is served: if marking fails, nothing changed
-        self.journal.mark_applied(seq, rows, new.number, _guarantee(model), ids, note=note)
+        self.journal.mark_applied(seq, rows, new.number, done["guarantee"], ids,
+                                  note=done["note"], applied_at=done["applied_at"])
         self._crash_at("after_apply")
         with self._persist:
             self._current = new  # predictions switch to the new version here
             self._persist.notify_all()  # the writer saves it
-        logger.info("deletion %d: %d row(s) forgotten, version %d; apply %.1f ms, mark %.1f ms",
-                    seq, rows.size, new.number, (applied - started) * 1e3,
-                    (time.perf_counter() - applied) * 1e3)
-        return receipt(self.journal.get(seq))
+        logger.info("deletion %d: %d row(s) forgotten, version %d; %sapply %.1f ms, mark %.1f ms",
+                    seq, rows.size, new.number,
+                    "" if journaled is None else f"journal {(started - journaled) * 1e3:.1f} ms, ",
+                    (applied - started) * 1e3, (time.perf_counter() - applied) * 1e3)
+        return done
 
     # ---------------------------------------------------------- saving
     def _save(self, version):
@@ -621,14 +651,33 @@ class ForgetService:
                   "journal_id": self.journal.journal_id,
                   "last_rows": np.asarray(version.rows if version.rows is not None else (),
                                           dtype=np.int64)}
-        _write_atomic(self.model_path, lambda fh: dump(bundle, fh),
-                      before_rename=lambda: self._crash_at("during_save"))
+        def write(fh):
+            dump(bundle, _Yielding(fh, self._no_deletion))
+            self._no_deletion.wait(_YIELD_PATIENCE)  # and the fsync after it
+
+        _write_atomic(self.model_path, write, before_rename=lambda: self._crash_at("during_save"))
         self._crash_at("after_save")
         saved = time.perf_counter()
-        self.journal.mark_persisted(version.journal_seq)
+        try:
+            self.journal.mark_persisted(version.journal_seq)
+        except sqlite3.Error as exc:  # the file says what it holds; marked on restart
+            logger.error("version %d saved, but marking the journal failed: %s",
+                         version.number, exc)
         logger.info("saved version %d (journal entry %d): write %.1f ms, mark %.1f ms",
                     version.number, version.journal_seq, (saved - started) * 1e3,
                     (time.perf_counter() - saved) * 1e3)
+
+    def _checkpoint(self):
+        """Checkpoint the journal's log here, rather than in a deletion's commit."""
+        self._no_deletion.wait(_YIELD_PATIENCE)
+        started = time.perf_counter()
+        try:
+            log, copied = self.journal.checkpoint()
+        except sqlite3.Error as exc:
+            logger.warning("journal checkpoint failed (retried after the next save): %s", exc)
+            return
+        logger.debug("journal checkpoint: %d of %d log pages copied, %.1f ms", copied, log,
+                     (time.perf_counter() - started) * 1e3)
 
     def _write_loop(self):
         """The background writer: save the newest version whenever the file is behind."""
@@ -673,6 +722,7 @@ class ForgetService:
                 self._save_error, self._save_failures = None, 0
                 self._saves += 1
                 self._persist.notify_all()
+            self._checkpoint()
 
     def _stop_writer(self, flush=True):
         """Stop the background writer, after it saved what is pending if ``flush``."""
@@ -710,6 +760,28 @@ class ForgetService:
         if self._lock_file is not None:
             self._lock_file.close()
             self._lock_file = None
+
+
+class _Yielding:
+    """A file whose writes wait (a little) while a deletion is being applied.
+
+    The background save shares the interpreter (the GIL) and the disk with
+    the deletions whose receipts wait; pausing it at each write, between the
+    pieces skops serialises, lets a deletion run nearly alone. ``idle`` is set
+    when no deletion is in progress; a write waits at most ``patience``
+    seconds, so a steady stream of deletions delays the save but never
+    starves it.
+    """
+
+    def __init__(self, fh, idle, patience=_YIELD_PATIENCE):
+        self._fh, self._idle, self._patience = fh, idle, patience
+
+    def write(self, data):
+        self._idle.wait(self._patience)
+        return self._fh.write(data)
+
+    def __getattr__(self, name):  # tell, seek, flush...: the file's own
+        return getattr(self._fh, name)
 
 
 def _guarantee(model):
