@@ -658,6 +658,17 @@ def test_deletions_during_a_save_are_saved_together(model_file, data, monkeypatc
     assert struct.pack("<d", CANARY) not in model_file.read_bytes()
 
 
+def test_sync_persist_answers_after_the_save(model_file, data):
+    service = ForgetService(model_file, sync_persist=True)
+    receipt = service.forget(["patient-0010"])
+    assert receipt["persisted"] is True and receipt["persisted_at"] >= receipt["applied_at"]
+    assert load(model_file)["version"] == 1  # on disk before the answer
+    assert service.forget(["patient-0003"], wait="applied")["model_version"] == 2
+    with pytest.raises(BadRequest, match="wait"):
+        service.forget(["patient-0005"], wait="later")
+    service.close()
+
+
 def test_journal_without_persisted_column_is_upgraded(tmp_path):
     import sqlite3
 

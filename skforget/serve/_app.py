@@ -9,6 +9,7 @@ import hmac
 import json
 import logging
 import time
+from urllib.parse import parse_qs
 
 from skforget.serve._service import MAX_IDS, MAX_ROWS, BadRequest, ServiceError
 
@@ -52,6 +53,30 @@ class _AccessLog:
                 client = scope.get("client") or ("-", 0)
                 logger.info("%s %s %s %d %.2fms", client[0], scope["method"],
                             scope["path"], status, (time.perf_counter() - start) * 1e3)
+
+
+class _DeletionsFirst:
+    """ASGI middleware: while a ``/forget`` request is in flight, saves pause.
+
+    From the request's first byte to its answer's last, the service's
+    background save waits at its next write (briefly: see
+    :class:`~skforget.serve.ForgetService`), so that the receipt does not
+    share the interpreter with it. Not for a request that waits for the
+    save itself (``?wait=persisted``, or the service's default).
+    """
+
+    def __init__(self, app, service):
+        self.app, self.service = app, service
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != "/forget" or self._waits_for_save(scope):
+            return await self.app(scope, receive, send)
+        with self.service._deleting():
+            await self.app(scope, receive, send)
+
+    def _waits_for_save(self, scope):
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        return query.get("wait", [self.service._default_wait])[-1] == "persisted"
 
 
 async def _plain(send, status, body):
@@ -250,5 +275,6 @@ def create_app(service, *, token=None, max_body_bytes=MAX_BODY_BYTES):
         return app.openapi_schema
 
     app.openapi = openapi
+    app.add_middleware(_DeletionsFirst, service=service)
     app.add_middleware(_AccessLog, max_body_bytes=max_body_bytes)
     return app

@@ -229,8 +229,9 @@ class ForgetService:
             self._save_error, self._save_failures, self._saves = None, 0, 0
             self._failure_gen, self._failed_number = 0, -1
             self._retry_at = 0.0
-            self._no_deletion = threading.Event()
+            self._no_deletion = threading.Event()  # set while no deletion is in progress
             self._no_deletion.set()
+            self._in_flight, self._in_flight_lock = 0, threading.Lock()
             bundle = load(self.model_path, trusted=trusted)
             self._current, pending_seq = self._from_bundle(bundle)
             self._persisted = self._current  # the version the model file holds
@@ -533,12 +534,21 @@ class ForgetService:
 
     @contextlib.contextmanager
     def _deleting(self):
-        """While a deletion is journaled and applied, the background save pauses."""
-        self._no_deletion.clear()
+        """While a deletion is in progress, the background save pauses at its next write.
+
+        Nests and overlaps: the HTTP layer holds it for a whole request, and
+        :meth:`forget` for the journal and apply steps.
+        """
+        with self._in_flight_lock:
+            self._in_flight += 1
+            self._no_deletion.clear()
         try:
             yield
         finally:
-            self._no_deletion.set()
+            with self._in_flight_lock:
+                self._in_flight -= 1
+                if not self._in_flight:
+                    self._no_deletion.set()
 
     def _answer(self, entry, wait):
         """The receipt of a journal entry, once it is saved if ``wait`` says so."""
