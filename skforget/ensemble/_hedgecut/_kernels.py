@@ -1,0 +1,790 @@
+"""Numba kernels of HedgeCut: growing, forgetting and scoring binned extra-trees.
+
+Layout (pools shared by every tree of a forest, so one kernel call serves all):
+
+- ``nodes`` int32 ``(cap, N_COLS)``: one row per node (columns below). A split
+  node denormalises its active candidate (``FEAT``, ``ISCAT``, ``LEFT``,
+  ``RIGHT``, and ``thr``/``nmask``) so prediction is a plain tree walk.
+- ``ncnt`` int32 ``(cap, n_classes)``: class counts of the node's live rows.
+- ``cand`` int32 ``(cap_c, N_CCOLS)``, ``cmask`` uint64, ``ccnt`` int32
+  ``(cap_c, 2, n_classes)``: the candidate splits a node drew (feature, cut
+  code or category mask) with the class counts on each side, and the children
+  built under each candidate (-1 when none: only the active candidate and the
+  hedged ones have subtrees).
+- ``perm`` int32: row numbers; a node owns the segment ``[START, END)`` (dead
+  rows are skipped where rows are read). Hedged alternatives get their own copy.
+
+Scores: ``S = sum_c L_c^2 / n_L + sum_c R_c^2 / n_R`` (larger is better; it
+orders splits as the weighted Gini impurity does, since the node's size is
+common to all of them). A split is valid when both sides keep at least
+``min_samples_leaf`` rows; ties go to the candidate drawn first.
+
+Removing one row changes ``S`` by at most 1, so a competitor ``j`` needs at
+least ``ceil((S_best - S_j) / 2)`` removals to overtake the best split, and the
+best split fails after ``min(n_L, n_R) - msl + 1`` removals: the hedging rule.
+"""
+
+import numpy as np
+from numba import njit
+
+from skforget.ensemble._kernels import _next_u64, _prefetch, _randint
+
+# node columns
+(KIND, ACT, FEAT, LEFT, RIGHT, ISCAT, C0, NCAND, START, END, DEPTH, NTOT, PENDING, BUDGET, ALLOW,
+ SLACK) = range(16)
+N_COLS = 16
+LEAF, SPLIT, DEAD = 0, 1, 2
+# candidate columns
+CF, CCUT, CCAT, CLEFT, CRIGHT = range(5)
+N_CCOLS = 5
+# work counters
+W_NODES, W_SWITCHES, W_COLLAPSES, W_PENDING = range(4)
+N_WORK = 4
+
+
+@njit(cache=True)
+def _goes_left(code, cut, iscat, mask):
+    if iscat:
+        return ((mask >> np.uint64(code)) & np.uint64(1)) == np.uint64(1)
+    return code <= cut
+
+
+@njit(cache=True)
+def _score(ccnt, c, n_classes, msl):
+    """Split score of candidate ``c`` (larger is better), -1 when invalid."""
+    nl = 0
+    nr = 0
+    ql = 0.0
+    qr = 0.0
+    for k in range(n_classes):
+        a = ccnt[c, 0, k]
+        b = ccnt[c, 1, k]
+        nl += a
+        nr += b
+        ql += np.float64(a) * a
+        qr += np.float64(b) * b
+    if nl < msl or nr < msl:
+        return -1.0
+    return ql / nl + qr / nr
+
+
+@njit(cache=True)
+def _gain(ccnt, c, ncnt, v, n_classes, msl):
+    """Score of candidate ``c`` minus the unsplit node's (-inf when ``c`` is invalid).
+
+    ``gain / n_rows_at_fit`` is scikit-learn's weighted impurity decrease.
+    """
+    s = _score(ccnt, c, n_classes, msl)
+    if s < 0.0:
+        return -np.inf
+    q = 0.0
+    n = 0
+    for k in range(n_classes):
+        q += np.float64(ncnt[v, k]) * ncnt[v, k]
+        n += ncnt[v, k]
+    return s - q / n
+
+
+@njit(cache=True)
+def _slack(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain, split):
+    """Removals node ``v`` absorbs before its decision could change (scores unread till then).
+
+    A removal moves every score, and the unsplit node's, by at most 1. A split
+    keeps its best candidate while the gap to the runner-up stays positive,
+    its gain stays >= ``min_gain`` and its smaller side keeps ``msl`` rows; a
+    dormant leaf stays one while every gain stays below ``min_gain`` and some
+    candidate stays valid.
+    """
+    best = -1
+    s_best = -1.0
+    s_second = -1.0
+    max_valid = -1
+    for c in range(c0, c0 + k):
+        s = _score(ccnt, c, n_classes, msl)
+        if s > s_best:
+            s_second = s_best
+            s_best = s
+            best = c
+        elif s > s_second:
+            s_second = s
+        if s >= 0.0:
+            nl = 0
+            nr = 0
+            for cl in range(n_classes):
+                nl += ccnt[c, 0, cl]
+                nr += ccnt[c, 1, cl]
+            room = min(nl, nr) - msl
+            if room > max_valid:
+                max_valid = room
+    if best < 0:
+        return -1
+    gain = _gain(ccnt, best, ncnt, v, n_classes, msl)
+    tol = 1e-9 * (1.0 + s_best)
+    if split:
+        out = np.int64(1 << 40)
+        if s_second >= 0.0:
+            out = np.int64(np.ceil((s_best - s_second - tol) / 2.0)) - 1
+        out = min(out, np.int64(np.floor((gain - min_gain - tol) / 2.0)))
+        nl = 0
+        nr = 0
+        for cl in range(n_classes):
+            nl += ccnt[best, 0, cl]
+            nr += ccnt[best, 1, cl]
+        return min(out, min(nl, nr) - msl)
+    out = np.int64(np.ceil((min_gain - gain - tol) / 2.0)) - 1
+    return min(out, max_valid)
+
+
+@njit(cache=True)
+def _is_pure(ncnt, v, n_classes):
+    seen = 0
+    for k in range(n_classes):
+        if ncnt[v, k] > 0:
+            seen += 1
+    return seen <= 1
+
+
+@njit(cache=True)
+def _popcount(x):
+    n = 0
+    while x:
+        x &= x - np.uint64(1)
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def _draw(Xc, perm, start, end, alive, rng, t, max_features, n_feat, is_cat, feats,
+          out_f, out_cut, out_cat, out_mask):
+    """Draw up to ``max_features`` candidates among the node's non-constant features.
+
+    A numeric cut is uniform among the codes in ``[min, max)`` of the node's rows
+    (rows with code <= cut go left); a categorical one is a uniform random
+    non-empty proper subset of the categories present (members go left).
+    Returns how many were drawn (0: every feature is constant here).
+    """
+    for i in range(n_feat):
+        feats[i] = i
+    left_f = n_feat
+    k = 0
+    while left_f > 0 and k < max_features:
+        j = _randint(rng, t, left_f)
+        f = feats[j]
+        feats[j] = feats[left_f - 1]
+        left_f -= 1
+        if is_cat[f]:
+            present = np.uint64(0)
+            for i in range(start, end):
+                r = perm[i]
+                if alive[r]:
+                    present |= np.uint64(1) << np.uint64(Xc[r, f])
+            if _popcount(present) < 2:
+                continue
+            sub = np.uint64(0)
+            while sub == np.uint64(0) or sub == present:
+                sub = _next_u64(rng, t) & present
+            out_mask[k] = sub
+            out_cut[k] = -1
+            out_cat[k] = 1
+        else:
+            lo = 255
+            hi = 0
+            for i in range(start, end):
+                r = perm[i]
+                if alive[r]:
+                    c = Xc[r, f]
+                    if c < lo:
+                        lo = c
+                    if c > hi:
+                        hi = c
+            if lo >= hi:
+                continue
+            out_cut[k] = lo + _randint(rng, t, hi - lo)
+            out_mask[k] = np.uint64(0)
+            out_cat[k] = 0
+        out_f[k] = f
+        k += 1
+    return k
+
+
+@njit(cache=True)
+def _count(Xc, y, perm, start, end, alive, k, out_f, out_cut, out_cat, out_mask, cnt):
+    cnt[:k] = 0
+    for i in range(start, end):
+        r = perm[i]
+        if not alive[r]:
+            continue
+        lab = y[r]
+        for j in range(k):
+            side = 0 if _goes_left(Xc[r, out_f[j]], out_cut[j], out_cat[j], out_mask[j]) else 1
+            cnt[j, side, lab] += 1
+
+
+@njit(cache=True)
+def _hedge_set(cnt, k, best, n_classes, msl, budget, need):
+    """Flag (``need[j] = 1``) the competitors that ``budget`` removals could make best.
+
+    A candidate whose smaller side keeps ``msl + budget`` rows stays valid
+    through ``budget`` removals; the best such one, ``i``, stays ahead of any
+    ``j`` with ``S_i - S_j > 2 budget`` (a removal moves each score by at most
+    1). Every other valid competitor could take over. Returns how many.
+    """
+    anchor = -1.0
+    for j in range(k):
+        nl = 0
+        nr = 0
+        for c in range(n_classes):
+            nl += cnt[j, 0, c]
+            nr += cnt[j, 1, c]
+        if min(nl, nr) - msl >= budget:
+            s = _score(cnt, j, n_classes, msl)
+            if s > anchor:
+                anchor = s
+    floor = -1.0
+    if anchor >= 0.0:
+        floor = anchor - 2.0 * budget
+        floor -= 1e-9 * (1.0 + abs(floor))
+    n_hedged = 0
+    for j in range(k):
+        need[j] = 0
+        if j != best:
+            s = _score(cnt, j, n_classes, msl)
+            if s >= 0.0 and s >= floor:
+                need[j] = 1
+                n_hedged += 1
+    return n_hedged
+
+
+@njit(cache=True)
+def _partition(Xc, perm, start, end, f, cut, iscat, mask):
+    """Move the rows going left to the front of ``perm[start:end]``; return the boundary."""
+    i = start
+    j = end - 1
+    while i <= j:
+        if _goes_left(Xc[perm[i], f], cut, iscat, mask):
+            i += 1
+        else:
+            tmp = perm[i]
+            perm[i] = perm[j]
+            perm[j] = tmp
+            j -= 1
+    return i
+
+
+@njit(cache=True)
+def _live_first(perm, start, end, alive):
+    """Move live rows to the front of the segment; return how many there are."""
+    i = start
+    for j in range(start, end):
+        r = perm[j]
+        if alive[r]:
+            perm[j] = perm[i]
+            perm[i] = r
+            i += 1
+    return i - start
+
+
+@njit(cache=True)
+def _set_active(nodes, thr, nmask, cand, cmask, edges, v, c):
+    f = cand[c, CF]
+    nodes[v, ACT] = c
+    nodes[v, FEAT] = f
+    nodes[v, ISCAT] = cand[c, CCAT]
+    nodes[v, LEFT] = cand[c, CLEFT]
+    nodes[v, RIGHT] = cand[c, CRIGHT]
+    if cand[c, CCAT]:
+        thr[v] = 0.0
+        nmask[v] = cmask[c]
+    else:
+        # code <= cut  <=>  x < edges[f, cut]
+        thr[v] = edges[f, cand[c, CCUT]]
+        nmask[v] = np.uint64(0)
+
+
+@njit(cache=True)
+def _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, root, nodes, thr, nmask, ncnt,
+          cand, cmask, ccnt, perm, cursor, max_depth, mss, msl, max_features, max_tries,
+          hedge_min, n_total, min_gain, stack, iscr, uscr, cscr):
+    """Grow the subtree of node ``root`` from its live rows ``perm[START:END]``.
+
+    ``root`` must hold START, END (all rows in it live), DEPTH, BUDGET and
+    ALLOW (rows its hedged variants may copy; a child inherits its share of
+    what is left, in proportion to its rows; variants do not hedge).
+    New nodes, candidates and perm segments are appended at ``cursor``
+    (nodes, candidates, perm). Returns -1, leaving the pools' used parts
+    untouched, when a pool is too small (the caller enlarges and retries with
+    the same random state), else the number of nodes created. Nodes that
+    cannot hedge (no allowance left) regrow when needed: slower forgets,
+    never wrong ones.
+    """
+    n_feat = Xc.shape[1]
+    cap_n = nodes.shape[0]
+    cap_c = cand.shape[0]
+    cap_p = perm.shape[0]
+    if stack.shape[0] < cap_n - cursor[0] + 2:
+        return -1  # the caller's stack grows with the pools
+    # scratch (see _scratch_for): no allocation per call
+    feats = iscr[0]
+    sc_f = iscr[1]
+    sc_cut = iscr[2]
+    sc_cat = iscr[3]
+    bt_f = iscr[4]
+    bt_cut = iscr[5]
+    bt_cat = iscr[6]
+    need = iscr[7]
+    bt_need = iscr[8]
+    sc_mask = uscr[0]
+    bt_mask = uscr[1]
+    sc_cnt = cscr[0]
+    bt_cnt = cscr[1]
+    created = 0
+    top = 0
+    stack[top] = root
+    top += 1
+    while top > 0:
+        top -= 1
+        v = stack[top]
+        start = nodes[v, START]
+        end = nodes[v, END]
+        depth = nodes[v, DEPTH]
+        budget = nodes[v, BUDGET]
+        n = end - start
+        for c in range(n_classes):
+            ncnt[v, c] = 0
+        for i in range(start, end):
+            ncnt[v, y[perm[i]]] += 1
+        nodes[v, NTOT] = n
+        nodes[v, KIND] = LEAF
+        nodes[v, PENDING] = 0
+        nodes[v, NCAND] = 0
+        nodes[v, LEFT] = -1
+        nodes[v, RIGHT] = -1
+        if n < mss or depth >= max_depth or _is_pure(ncnt, v, n_classes):
+            continue
+        allow = nodes[v, ALLOW]
+        local = _local_budget(budget, n, n_total)
+        hedge = n > hedge_min and local > 0 and allow >= n
+        bt_k = 0
+        bt_best = -1
+        bt_nonrobust = 1 << 30
+        for _ in range(max_tries):
+            k = _draw(Xc, perm, start, end, alive, rng, t, max_features, n_feat, is_cat,
+                      feats, sc_f, sc_cut, sc_cat, sc_mask)
+            if k == 0:
+                break  # every feature is constant here: no draw can split
+            _count(Xc, y, perm, start, end, alive, k, sc_f, sc_cut, sc_cat, sc_mask, sc_cnt)
+            best = -1
+            best_s = -1.0
+            for j in range(k):
+                s = _score(sc_cnt, j, n_classes, msl)
+                if s > best_s:
+                    best_s = s
+                    best = j
+            if best < 0:
+                continue
+            nonrobust = 0
+            if hedge:
+                nonrobust = _hedge_set(sc_cnt, k, best, n_classes, msl, local, need)
+            else:
+                need[:k] = 0
+            if nonrobust < bt_nonrobust:
+                bt_nonrobust = nonrobust
+                bt_k = k
+                bt_best = best
+                for j in range(k):
+                    bt_f[j] = sc_f[j]
+                    bt_cut[j] = sc_cut[j]
+                    bt_cat[j] = sc_cat[j]
+                    bt_mask[j] = sc_mask[j]
+                    bt_need[j] = need[j]
+                    for s_ in range(2):
+                        for c in range(n_classes):
+                            bt_cnt[j, s_, c] = sc_cnt[j, s_, c]
+            if nonrobust == 0:
+                break
+        if bt_best < 0:
+            continue
+        # a split must gain at least min_gain, else the node is a *dormant* leaf
+        # keeping its candidates (it wakes up, i.e. regrows, if forgetting
+        # lifts the best gain to min_gain)
+        dormant = _gain(bt_cnt, bt_best, ncnt, v, n_classes, msl) < min_gain
+        if dormant:
+            bt_nonrobust = 0
+            bt_need[:bt_k] = 0
+        if bt_nonrobust * n > allow:
+            bt_nonrobust = 0  # allowance spent: this node regrows when needed
+            bt_need[:bt_k] = 0
+        allow -= bt_nonrobust * n
+        # room for the candidates, 2 children per subtree built, copied segments
+        n_sub = 1 + bt_nonrobust
+        if (cursor[0] + 2 * n_sub > cap_n or cursor[1] + bt_k > cap_c
+                or cursor[2] + (n_sub - 1) * n > cap_p):
+            return -1
+        c0 = cursor[1]
+        cursor[1] += bt_k
+        for j in range(bt_k):
+            c = c0 + j
+            cand[c, CF] = bt_f[j]
+            cand[c, CCUT] = bt_cut[j]
+            cand[c, CCAT] = bt_cat[j]
+            cand[c, CLEFT] = -1
+            cand[c, CRIGHT] = -1
+            cmask[c] = bt_mask[j]
+            for s_ in range(2):
+                for cl in range(n_classes):
+                    ccnt[c, s_, cl] = bt_cnt[j, s_, cl]
+        nodes[v, C0] = c0
+        nodes[v, NCAND] = bt_k
+        nodes[v, ACT] = c0 + bt_best
+        nodes[v, SLACK] = _slack(ccnt, ncnt, v, c0, bt_k, n_classes, msl, min_gain, not dormant)
+        if dormant:
+            continue
+        nodes[v, KIND] = SPLIT
+        for j in range(bt_k):
+            if j != bt_best and bt_need[j] == 0:
+                continue
+            if j == bt_best:
+                seg = start
+            else:
+                seg = cursor[2]
+                cursor[2] += n
+                for i in range(n):
+                    perm[seg + i] = perm[start + i]
+            mid = _partition(Xc, perm, seg, seg + n, bt_f[j], bt_cut[j], bt_cat[j], bt_mask[j])
+            for side in range(2):
+                w = cursor[0]
+                cursor[0] += 1
+                created += 1
+                nodes[w, START] = seg if side == 0 else mid
+                nodes[w, END] = mid if side == 0 else seg + n
+                nodes[w, DEPTH] = depth + 1
+                nodes[w, BUDGET] = budget
+                nodes[w, ALLOW] = 0
+                if j == bt_best:
+                    nodes[w, ALLOW] = np.int64(allow * ((nodes[w, END] - nodes[w, START]) / n))
+                nodes[w, KIND] = LEAF
+                nodes[w, PENDING] = 0
+                nodes[w, NCAND] = 0
+                if side == 0:
+                    cand[c0 + j, CLEFT] = w
+                else:
+                    cand[c0 + j, CRIGHT] = w
+                stack[top] = w
+                top += 1
+        _set_active(nodes, thr, nmask, cand, cmask, edges, v, c0 + bt_best)
+    return created
+
+
+@njit(cache=True)
+def _local_budget(budget, n, n_total):
+    """Deletions a node of ``n`` rows hedges against, out of ``budget`` for ``n_total`` rows.
+
+    ``budget`` random deletions put ``mu = budget * n / n_total`` into the node
+    on average; the node hedges against ``mu + 3 sqrt(mu) + 2`` of them (a few
+    standard deviations above the mean), never more than ``budget``. Hedging
+    every node against the whole budget is exponential in memory (measured).
+    """
+    mu = budget * (n / max(n_total, 1))
+    return min(budget, np.int64(np.ceil(mu + 3.0 * np.sqrt(mu) + 2.0)))
+
+
+def _scratch_for(n_features, max_features, n_classes):
+    """Scratch arrays of ``_grow`` (allocated once per forest or growing thread)."""
+    width = max(n_features, max_features)
+    return (np.empty((9, width), dtype=np.int64), np.empty((2, width), dtype=np.uint64),
+            np.empty((2, width, 2, n_classes), dtype=np.int64))
+
+
+@njit(cache=True)
+def _kill_below(nodes, cand, v, stack):
+    """Mark every node under ``v`` (all alternatives) dead; ``v`` itself is kept."""
+    top = 0
+    if nodes[v, KIND] == SPLIT:
+        stack[top] = v
+        top += 1
+    while top > 0:
+        top -= 1
+        u = stack[top]
+        c0 = nodes[u, C0]
+        for c in range(c0, c0 + nodes[u, NCAND]):
+            for col in (CLEFT, CRIGHT):
+                w = cand[c, col]
+                if w >= 0:
+                    if nodes[w, KIND] == SPLIT:
+                        stack[top] = w
+                        top += 1
+                    nodes[w, KIND] = DEAD
+                    nodes[w, PENDING] = 0
+
+
+@njit(cache=True)
+def _unbuild(nodes, cand, c, stack):
+    """Drop candidate ``c``'s subtree: it regrows if ``c`` ever becomes best."""
+    for col in (CLEFT, CRIGHT):
+        w = cand[c, col]
+        if w >= 0:
+            _kill_below(nodes, cand, w, stack)
+            nodes[w, KIND] = DEAD
+            nodes[w, PENDING] = 0
+        cand[c, col] = -1
+
+
+@njit(cache=True)
+def _drop_subtrees(nodes, cand, v, stack):
+    """Drop the subtrees under every candidate of node ``v`` (it becomes a leaf)."""
+    c0 = nodes[v, C0]
+    for c in range(c0, c0 + nodes[v, NCAND]):
+        _unbuild(nodes, cand, c, stack)
+
+
+@njit(cache=True)
+def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask, ncnt, cand,
+            cmask, ccnt, edges, front, front_tree, kill_stack, pending, pending_tree, work):
+    """Remove ``rows`` (already marked dead) from every tree's counts.
+
+    A node re-checks its stopping rules (it becomes a leaf as a refit would).
+    While its slack (removals it can absorb, see ``_slack``) lasts it only
+    updates counts; then it re-scores its candidates: a split whose gain no
+    longer pays becomes a dormant leaf, a dormant leaf whose gain does wakes
+    up (regrows), a hedged alternative that became best takes over at once, and
+    any other change marks the node pending (listed in ``pending``) for a
+    regrowth from its live rows (inactive alternatives too: they stay ready).
+    All trees are walked level by level together, prefetching the next level,
+    so their memory accesses overlap. Returns the number of pending nodes.
+    """
+    n_pending = 0
+    sides = np.empty(Xc.shape[1], dtype=np.int64)  # candidates per node <= features
+    half = front.shape[0] // 2
+    n_trees = roots.shape[0]
+    for ri in range(rows.shape[0]):
+        r = rows[ri]
+        lab = y[r]
+        # frontier of (node, tree) pairs in front[0:half] / front[half:], alternating
+        cur = 0
+        n_cur = 0
+        for t in range(n_trees):
+            front[n_cur] = roots[t]
+            front_tree[n_cur] = t
+            n_cur += 1
+        while n_cur > 0:
+            nxt = half - cur
+            n_nxt = 0
+            for i in range(n_cur):
+                v = front[cur + i]
+                _prefetch(ncnt, v)
+                if nodes[v, NCAND] > 0:
+                    c0 = nodes[v, C0]
+                    _prefetch(ccnt, c0)
+                    _prefetch(cand, c0)
+            for i in range(n_cur):
+                v = front[cur + i]
+                t = front_tree[cur + i]
+                if nodes[v, PENDING] or nodes[v, KIND] == DEAD:
+                    continue
+                work[W_NODES] += 1
+                ncnt[v, lab] -= 1
+                nodes[v, NTOT] -= 1
+                k = nodes[v, NCAND]
+                if k == 0:
+                    continue  # a plain leaf
+                if nodes[v, NTOT] < mss or _is_pure(ncnt, v, n_classes):
+                    _drop_subtrees(nodes, cand, v, kill_stack)
+                    nodes[v, KIND] = LEAF
+                    nodes[v, NCAND] = 0  # can never split again
+                    work[W_COLLAPSES] += 1
+                    continue
+                c0 = nodes[v, C0]
+                for j in range(k):
+                    c = c0 + j
+                    side = 0 if _goes_left(Xc[r, cand[c, CF]], cand[c, CCUT], cand[c, CCAT],
+                                           cmask[c]) else 1
+                    ccnt[c, side, lab] -= 1
+                    sides[j] = side
+                split = nodes[v, KIND] == SPLIT
+                nodes[v, SLACK] -= 1
+                if nodes[v, SLACK] < 0:
+                    # re-score
+                    best = -1
+                    best_s = -1.0
+                    for c in range(c0, c0 + k):
+                        s = _score(ccnt, c, n_classes, msl)
+                        if s > best_s:
+                            best_s = s
+                            best = c
+                    if best >= 0 and _gain(ccnt, best, ncnt, v, n_classes, msl) < min_gain:
+                        if split:  # the split no longer pays: a dormant leaf
+                            _drop_subtrees(nodes, cand, v, kill_stack)
+                            nodes[v, KIND] = LEAF
+                            work[W_COLLAPSES] += 1
+                        nodes[v, ACT] = best
+                        nodes[v, SLACK] = _slack(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain,
+                                                 False)
+                        continue
+                    if not split:
+                        nodes[v, ACT] = -1  # a dormant leaf wakes up: regrow it
+                    if best >= 0 and best != nodes[v, ACT] and cand[best, CLEFT] >= 0:
+                        _set_active(nodes, thr, nmask, cand, cmask, edges, v, best)
+                        work[W_SWITCHES] += 1
+                    if best < 0 or best != nodes[v, ACT]:
+                        nodes[v, PENDING] = 1
+                        pending[n_pending] = v
+                        pending_tree[n_pending] = t
+                        n_pending += 1
+                        work[W_PENDING] += 1
+                        continue
+                    nodes[v, SLACK] = _slack(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain, True)
+                elif not split:
+                    continue
+                for j in range(k):
+                    c = c0 + j
+                    if cand[c, CLEFT] >= 0:
+                        w = cand[c, CLEFT] if sides[j] == 0 else cand[c, CRIGHT]
+                        _prefetch(nodes, w)
+                        front[nxt + n_nxt] = w
+                        front_tree[nxt + n_nxt] = t
+                        n_nxt += 1
+            cur = nxt
+            n_cur = n_nxt
+    return n_pending
+
+
+@njit(cache=True)
+def _regrow_pending(Xc, y, alive, n_classes, edges, is_cat, rng, nodes, thr, nmask, ncnt, cand,
+                    cmask, ccnt, perm, cursor, max_depth, mss, msl, max_features, max_tries,
+                    hedge_min, hedge_rows_factor, fresh_budget, pending, pending_tree, first,
+                    kill_stack, stats, n_total, min_gain, stack, iscr, uscr, cscr):
+    """Regrow pending nodes ``first, first+1, ...`` (shallowest first) from their live rows.
+
+    Returns -1 when done, or the position of a node that did not fit: that
+    node is prepared (old subtree dropped, live rows first, pools and random
+    state as before) and the caller grows it after enlarging the pools.
+    ``stats`` accumulates [subtrees regrown, largest one's rows].
+    """
+    for i in range(first, pending.shape[0]):
+        v = pending[i]
+        if nodes[v, KIND] == DEAD or not nodes[v, PENDING]:
+            continue
+        t = pending_tree[i]
+        _kill_below(nodes, cand, v, kill_stack)
+        start = nodes[v, START]
+        n_live = _live_first(perm, start, nodes[v, END], alive)
+        nodes[v, END] = start + n_live
+        nodes[v, BUDGET] = fresh_budget
+        nodes[v, ALLOW] = hedge_rows_factor * n_live
+        nodes[v, KIND] = LEAF
+        stats[0] += 1
+        if n_live > stats[1]:
+            stats[1] = n_live
+        state = rng[t]
+        c0 = cursor[0]
+        c1 = cursor[1]
+        c2 = cursor[2]
+        if _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, v, nodes, thr, nmask, ncnt,
+                 cand, cmask, ccnt, perm, cursor, max_depth, mss, msl, max_features, max_tries,
+                 hedge_min, n_total, min_gain, stack, iscr, uscr, cscr) < 0:
+            rng[t] = state
+            cursor[0] = c0
+            cursor[1] = c1
+            cursor[2] = c2
+            return i
+    return -1
+
+
+@njit(cache=True, nogil=True)
+def _predict_proba(X, nodes, thr, nmask, ncnt, roots, out):
+    """Add each tree's leaf class fractions to ``out`` (tree-major for locality)."""
+    n_classes = out.shape[1]
+    for t in range(roots.shape[0]):
+        for i in range(X.shape[0]):
+            v = roots[t]
+            while nodes[v, KIND] == SPLIT:
+                x = X[i, nodes[v, FEAT]]
+                if nodes[v, ISCAT]:
+                    left = (x >= 0.0 and x < 64.0 and x == np.floor(x) and
+                            ((nmask[v] >> np.uint64(np.int64(x))) & np.uint64(1))
+                            == np.uint64(1))
+                else:
+                    left = x < thr[v]
+                v = nodes[v, LEFT] if left else nodes[v, RIGHT]
+            inv = 1.0 / nodes[v, NTOT]
+            for c in range(n_classes):
+                out[i, c] += ncnt[v, c] * inv
+
+
+@njit(cache=True)
+def _apply(X, nodes, thr, nmask, roots, out):
+    for t in range(roots.shape[0]):
+        for i in range(X.shape[0]):
+            v = roots[t]
+            while nodes[v, KIND] == SPLIT:
+                x = X[i, nodes[v, FEAT]]
+                if nodes[v, ISCAT]:
+                    left = (x >= 0.0 and x < 64.0 and x == np.floor(x) and
+                            ((nmask[v] >> np.uint64(np.int64(x))) & np.uint64(1))
+                            == np.uint64(1))
+                else:
+                    left = x < thr[v]
+                v = nodes[v, LEFT] if left else nodes[v, RIGHT]
+            out[i, t] = v
+
+
+@njit(cache=True)
+def _reachable(nodes, cand, roots, keep_node, keep_cand):
+    """Flag the nodes and candidates reachable from the roots (every alternative)."""
+    stack = np.empty(nodes.shape[0] + 1, dtype=np.int64)
+    for t in range(roots.shape[0]):
+        top = 0
+        stack[top] = roots[t]
+        top += 1
+        while top > 0:
+            top -= 1
+            v = stack[top]
+            keep_node[v] = True
+            if nodes[v, NCAND] == 0:
+                continue
+            c0 = nodes[v, C0]
+            for c in range(c0, c0 + nodes[v, NCAND]):
+                keep_cand[c] = True
+                for col in (CLEFT, CRIGHT):
+                    w = cand[c, col]
+                    if w >= 0:
+                        stack[top] = w
+                        top += 1
+
+
+@njit(cache=True)
+def _importances(nodes, ncnt, roots, n_features, out):
+    """Mean decrease in Gini impurity along the active splits, per tree normalised."""
+    n_classes = ncnt.shape[1]
+    stack = np.empty(nodes.shape[0] + 1, dtype=np.int64)
+    tree_imp = np.zeros(n_features)
+    for t in range(roots.shape[0]):
+        tree_imp[:] = 0.0
+        top = 0
+        stack[top] = roots[t]
+        top += 1
+        while top > 0:
+            top -= 1
+            v = stack[top]
+            if nodes[v, KIND] != SPLIT:
+                continue
+            imp = np.float64(nodes[v, NTOT])
+            stack[top] = nodes[v, LEFT]
+            stack[top + 1] = nodes[v, RIGHT]
+            top += 2
+            q_v = 0.0
+            q_l = 0.0
+            q_r = 0.0
+            lw = nodes[v, LEFT]
+            rw = nodes[v, RIGHT]
+            for c in range(n_classes):
+                q_v += np.float64(ncnt[v, c]) * ncnt[v, c]
+                q_l += np.float64(ncnt[lw, c]) * ncnt[lw, c]
+                q_r += np.float64(ncnt[rw, c]) * ncnt[rw, c]
+            # n * gini = n - q/n, so the decrease is q_l/n_l + q_r/n_r - q_v/n
+            dec = q_l / nodes[lw, NTOT] + q_r / nodes[rw, NTOT] - q_v / imp
+            tree_imp[nodes[v, FEAT]] += dec
+        total = tree_imp.sum()
+        if total > 0:
+            out += tree_imp / total
+    out /= roots.shape[0]
