@@ -4,7 +4,12 @@ import pytest
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skforget.cluster import KMeans
-from skforget.ensemble import DaREForestClassifier, SISAClassifier, SISARegressor
+from skforget.ensemble import (
+    DaREForestClassifier,
+    HedgeCutClassifier,
+    SISAClassifier,
+    SISARegressor,
+)
 from skforget.linear_model import (
     LinearRegression,
     LogisticRegression,
@@ -46,6 +51,8 @@ ESTIMATORS = [
     KMeans(n_clusters=3, random_state=0, forget_algorithm="divide_conquer", n_leaves=4),
     # randomness switched off: forgetting must give the refit node for node
     DaREForestClassifier(n_estimators=3, max_features=None, k=10_000, random_state=0),
+    # compared with its own draws re-scored on the remaining rows (its guarantee)
+    HedgeCutClassifier(n_estimators=10, epsilon=0.05, random_state=0),
     StandardScaler(),
     StandardScaler(with_mean=False),
     MinMaxScaler(),
