@@ -9,7 +9,7 @@ A forest lives in a few pools shared by all its trees (see ``_forest.py``):
 - ``node_f`` float64 (n_nodes, 4): threshold; for random nodes the smallest and
   largest value of the split feature among the node's rows; for greedy nodes a
   lower bound on the score of every eligible cached threshold but the chosen one
-  (``_forget_step`` skips re-scoring while the chosen one stays below it; zero,
+  (forgetting skips re-scoring while the chosen one stays below it; zero,
   i.e. no skipping, in a pickle);
 - ``counts`` int32 (n_nodes, n_classes): class counts of the node's live rows;
 - ``slots`` int32 (n_slots, 4): a greedy node's sampled feature, how many
@@ -1020,15 +1020,28 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
     """Remove ``rows`` from every tree, one row at a time, marking each dead in ``alive``.
 
     Walks each row's path top-down updating class counts and cached threshold
-    statistics (``_forget_step``), all trees in lockstep, one level per round,
-    fetching the nodes a few trees ahead into cache while the current one is
-    processed: a walk is bound by memory latency, and the trees are independent.
-    ``tree_pending[t]`` tells the caller to regrow tree ``t``'s pending nodes
-    (``_regrow_pending``). ``work`` counts [nodes visited, cached thresholds
-    updated, feature rescans, rows rescanned, (subtrees regrown), greedy nodes
-    whose split was kept without re-scoring]; ``keys``,
-    ``cand`` (twice as long), ``chosen``, ``kept`` and ``sort_buf``, one entry per
-    row, are scratch for feature rescans (kept by the caller between calls).
+    statistics, all trees in lockstep, one level per round, fetching the nodes a
+    few trees ahead into cache while the current one is processed: a walk is
+    bound by memory latency, and the trees are independent. At each node:
+
+    - a node that must now stop becomes a leaf;
+    - a random node whose threshold left its data's range gets a new one
+      (``_forget_random``);
+    - a greedy node updates every cached threshold; a slot holding one no longer
+      valid is rescanned (``_rescan_dirty``; a feature now constant there flags
+      the node ``REGROW_NODE``, drawn afresh); the split is kept without
+      re-scoring when it provably stays the argmin, else re-chosen
+      (``_rechoose_split``), flagging ``REGROW_CHILDREN`` when it changed.
+
+    Descent stops at pending nodes: their subtrees are regrown from the live
+    rows anyway. The common path is written inline here: a call per node with
+    every pool as argument cost more than the node's work. ``tree_pending[t]``
+    tells the caller to regrow tree ``t``'s pending nodes (``_regrow_pending``).
+    ``work`` counts [nodes visited, cached thresholds updated, feature rescans,
+    rows rescanned, (subtrees regrown), greedy nodes whose split was kept without
+    re-scoring]; ``keys``, ``cand`` (twice as long), ``chosen``, ``kept`` and
+    ``sort_buf``, one entry per row, are scratch for feature rescans (kept by the
+    caller between calls).
     """
     n_trees = roots.shape[0]
     hist = np.empty((3, 1 << _DIGIT_BITS), dtype=np.int64)
@@ -1060,119 +1073,166 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
                     for s in range(s0, s0 + nodes[ahead, NSLOT]):
                         _prefetch(thr_v, slots[s, S_THR0])
                         _prefetch(thr_left, slots[s, S_THR0])
-                nxt = _forget_step(X, y, ranks, n_uniq, alive, r, lab, t, node, nodes,
-                                   node_f, counts, slots, thr_v, thr_left, thr_at, perm[t],
-                                   rng, tree_pending, work, keys, cand, chosen, kept,
-                                   sort_buf, hist, rhist, bits, k, min_samples_split,
-                                   min_samples_leaf, criterion, n_classes)
+                # ---- remove row r from node `node` of tree t
+                work[0] += 1
+                counts[node, lab] -= 1
+                cur[t] = -1
+                kind = nodes[node, KIND]
+                if kind == LEAF or nodes[node, PENDING] == REGROW_NODE:
+                    continue
+                m = _node_size(counts, node, n_classes)
+                if (m < min_samples_split or m < 2 * min_samples_leaf
+                        or _is_pure(counts, node, n_classes)):
+                    _make_leaf(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node)
+                    continue
+                if kind == RANDOM:
+                    nxt = _forget_random(X, alive, r, t, node, nodes, node_f, perm[t], rng,
+                                         tree_pending)
+                else:
+                    # greedy node: update every cached threshold with this row
+                    any_dirty = False
+                    s0 = nodes[node, SLOT0]
+                    for s in range(s0, s0 + nodes[node, NSLOT]):
+                        x = X[r, slots[s, S_FEAT]]
+                        t0 = slots[s, S_THR0]
+                        n_thr = slots[s, S_NTHR]
+                        work[1] += n_thr
+                        for ti in range(t0, t0 + n_thr):
+                            if x <= thr_v[ti, 0]:
+                                thr_left[ti, lab] -= 1
+                                if x == thr_v[ti, 0]:
+                                    thr_at[ti, 0, lab] -= 1
+                                    any_dirty = any_dirty or not _still_valid(thr_at, ti,
+                                                                              n_classes)
+                            elif x == thr_v[ti, 1]:
+                                thr_at[ti, 1, lab] -= 1
+                                any_dirty = any_dirty or not _still_valid(thr_at, ti, n_classes)
+                    if any_dirty:
+                        if not _rescan_dirty(X, y, ranks, n_uniq, perm[t], node, nodes, alive,
+                                             k, n_classes, slots, thr_v, thr_left, thr_at, rng,
+                                             t, keys, cand, chosen, kept, bits, sort_buf, hist,
+                                             rhist, work):
+                            # the feature became constant here: a refit samples among
+                            # the others, so the node is drawn afresh
+                            nodes[node, PENDING] = REGROW_NODE
+                            tree_pending[t] = True
+                            continue
+                        nxt = _rechoose_split(X, r, t, node, nodes, node_f, counts, slots,
+                                              thr_v, thr_left, thr_at, tree_pending,
+                                              n_classes, criterion, min_samples_leaf)
+                    else:
+                        # the cache kept its thresholds: if the chosen one stays
+                        # eligible and its new score is below what any other can
+                        # have dropped to, it is still the unique argmin, and
+                        # re-scoring every threshold would change nothing
+                        best = nodes[node, BEST]
+                        n_left = 0
+                        for j in range(n_classes):
+                            n_left += thr_left[best, j]
+                        kept_split = False
+                        if n_left >= min_samples_leaf and m - n_left >= min_samples_leaf:
+                            bound = node_f[node, BOUND] - _score_drop_bound(m + 1, criterion)
+                            score = _split_score(thr_left, best, counts, node, n_classes,
+                                                 criterion)
+                            # margin for rounding: scores are sums of O(m log m) terms
+                            tol = 1e-9 * (m + 1) * (np.log(np.float64(m + 1)) + 1.0)
+                            kept_split = bound - score > tol
+                            if kept_split:
+                                node_f[node, BOUND] = bound
+                                work[5] += 1
+                        if kept_split:
+                            nxt = -1
+                            if not nodes[node, PENDING]:
+                                if X[r, nodes[node, FEAT]] <= node_f[node, THR]:
+                                    nxt = nodes[node, LEFT]
+                                else:
+                                    nxt = nodes[node, RIGHT]
+                        else:
+                            nxt = _rechoose_split(X, r, t, node, nodes, node_f, counts, slots,
+                                                  thr_v, thr_left, thr_at, tree_pending,
+                                                  n_classes, criterion, min_samples_leaf)
                 cur[t] = nxt
                 if nxt >= 0:
                     active = True
 
 
 @njit(cache=True)
-def _forget_step(X, y, ranks, n_uniq, alive, r, lab, t, node, nodes, node_f, counts, slots, thr_v,
-                 thr_left, thr_at, perm_t, rng, tree_pending, work, keys, cand, chosen,
-                 kept, sort_buf, hist, rhist, bits, k, min_samples_split, min_samples_leaf,
-                 criterion, n_classes):
-    """Remove row ``r`` from node ``node`` of tree ``t``; return the next node or -1.
+def _forget_random(X, alive, r, t, node, nodes, node_f, perm_t, rng, tree_pending):
+    """The rest of removing row ``r`` from a random node; return the next node or -1.
 
-    A node that must now stop becomes a leaf; a greedy node whose best split
-    changed, or a random node whose threshold left its data's range, gets the
-    new split and is flagged ``REGROW_CHILDREN``; a node whose split or sampled
-    feature became constant is flagged ``REGROW_NODE`` (drawn afresh). Descent
-    stops at pending nodes: their subtrees are regrown from the live rows anyway.
+    When the row held the smallest or largest value of the split feature, the
+    range is recomputed; a threshold now outside it is drawn again uniformly
+    on the new range (``REGROW_CHILDREN``); a feature now constant flags the
+    node ``REGROW_NODE``.
     """
-    work[0] += 1
-    counts[node, lab] -= 1
-    kind = nodes[node, KIND]
-    if kind == LEAF or nodes[node, PENDING] == REGROW_NODE:
-        return -1
-    m = _node_size(counts, node, n_classes)
-    if (m < min_samples_split or m < 2 * min_samples_leaf
-            or _is_pure(counts, node, n_classes)):
-        _make_leaf(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node)
-        return -1
-    if kind == RANDOM:
-        f = nodes[node, FEAT]
-        x = X[r, f]
-        if x <= node_f[node, LO] or x >= node_f[node, HI]:
-            vmin = np.inf
-            vmax = -np.inf
-            for p in range(nodes[node, START], nodes[node, END]):
-                rr = perm_t[p]
-                if alive[rr]:
-                    v = X[rr, f]
-                    vmin = min(vmin, v)
-                    vmax = max(vmax, v)
-            node_f[node, LO] = vmin
-            node_f[node, HI] = vmax
-            if vmax <= vmin:
-                nodes[node, PENDING] = REGROW_NODE
-                tree_pending[t] = True
-                return -1
-            thr = node_f[node, THR]
-            if thr < vmin or thr >= vmax:
-                # uniform on the old range, conditioned on the new one
-                thr = vmin + _uniform(rng, t) * (vmax - vmin)
-                if thr >= vmax:
-                    thr = vmin
-                _set_threshold(nodes, node_f, node, thr)
-                nodes[node, PENDING] = REGROW_CHILDREN
-                tree_pending[t] = True
-        if nodes[node, PENDING]:
+    f = nodes[node, FEAT]
+    x = X[r, f]
+    if x <= node_f[node, LO] or x >= node_f[node, HI]:
+        vmin = np.inf
+        vmax = -np.inf
+        for p in range(nodes[node, START], nodes[node, END]):
+            rr = perm_t[p]
+            if alive[rr]:
+                v = X[rr, f]
+                vmin = min(vmin, v)
+                vmax = max(vmax, v)
+        node_f[node, LO] = vmin
+        node_f[node, HI] = vmax
+        if vmax <= vmin:
+            nodes[node, PENDING] = REGROW_NODE
+            tree_pending[t] = True
             return -1
-        return nodes[node, LEFT] if x <= node_f[node, THR] else nodes[node, RIGHT]
-    # greedy node: update every cached threshold with this row
-    any_dirty = False
+        thr = node_f[node, THR]
+        if thr < vmin or thr >= vmax:
+            # uniform on the old range, conditioned on the new one
+            thr = vmin + _uniform(rng, t) * (vmax - vmin)
+            if thr >= vmax:
+                thr = vmin
+            _set_threshold(nodes, node_f, node, thr)
+            nodes[node, PENDING] = REGROW_CHILDREN
+            tree_pending[t] = True
+    if nodes[node, PENDING]:
+        return -1
+    return nodes[node, LEFT] if x <= node_f[node, THR] else nodes[node, RIGHT]
+
+
+@njit(cache=True)
+def _rescan_dirty(X, y, ranks, n_uniq, perm_t, node, nodes, alive, k, n_classes, slots,
+                  thr_v, thr_left, thr_at, rng, t, keys, cand, chosen, kept, bits, sort_buf,
+                  hist, rhist, work):
+    """Rescan, in slot order, each slot of a greedy node holding an invalid threshold.
+
+    (Only the row just removed can have made one invalid.) Returns False, and
+    stops, at a slot whose feature became constant here.
+    """
     s0 = nodes[node, SLOT0]
     for s in range(s0, s0 + nodes[node, NSLOT]):
-        f = slots[s, S_FEAT]
-        x = X[r, f]
         t0 = slots[s, S_THR0]
-        n_thr = slots[s, S_NTHR]
-        work[1] += n_thr
         dirty = False
-        for ti in range(t0, t0 + n_thr):
-            if x <= thr_v[ti, 0]:
-                thr_left[ti, lab] -= 1
-                if x == thr_v[ti, 0]:
-                    thr_at[ti, 0, lab] -= 1
-                    dirty = dirty or not _still_valid(thr_at, ti, n_classes)
-            elif x == thr_v[ti, 1]:
-                thr_at[ti, 1, lab] -= 1
-                dirty = dirty or not _still_valid(thr_at, ti, n_classes)
-        if dirty:
-            any_dirty = True
-            work[2] += 1
-            work[3] += nodes[node, END] - nodes[node, START]
-            if _rescan_slot(X, y, ranks, n_uniq, perm_t, node, nodes, alive, s, k, n_classes,
-                            slots, thr_v, thr_left, thr_at, rng, t, keys, cand, chosen, kept,
-                            bits, sort_buf, hist, rhist) < 2:
-                # the feature became constant here: a refit samples among the
-                # others, so the node is drawn afresh
-                nodes[node, PENDING] = REGROW_NODE
-                tree_pending[t] = True
-                return -1
-    if not any_dirty:
-        # the cache kept its thresholds: if the chosen one stays eligible and its
-        # new score is below what any other can have dropped to, it is still the
-        # unique argmin, and re-scoring every threshold would change nothing
-        best = nodes[node, BEST]
-        n_left = 0
-        for j in range(n_classes):
-            n_left += thr_left[best, j]
-        if n_left >= min_samples_leaf and m - n_left >= min_samples_leaf:
-            bound = node_f[node, BOUND] - _score_drop_bound(m + 1, criterion)
-            score = _split_score(thr_left, best, counts, node, n_classes, criterion)
-            # margin for rounding: scores are sums of O(m log m) terms
-            if bound - score > 1e-9 * (m + 1) * (np.log(np.float64(m + 1)) + 1.0):
-                node_f[node, BOUND] = bound
-                work[5] += 1
-                if nodes[node, PENDING]:
-                    return -1
-                return nodes[node, LEFT] if X[r, nodes[node, FEAT]] <= node_f[node, THR] \
-                    else nodes[node, RIGHT]
+        for ti in range(t0, t0 + slots[s, S_NTHR]):
+            if not _still_valid(thr_at, ti, n_classes):
+                dirty = True
+                break
+        if not dirty:
+            continue
+        work[2] += 1
+        work[3] += nodes[node, END] - nodes[node, START]
+        if _rescan_slot(X, y, ranks, n_uniq, perm_t, node, nodes, alive, s, k, n_classes,
+                        slots, thr_v, thr_left, thr_at, rng, t, keys, cand, chosen, kept,
+                        bits, sort_buf, hist, rhist) < 2:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _rechoose_split(X, r, t, node, nodes, node_f, counts, slots, thr_v, thr_left, thr_at,
+                    tree_pending, n_classes, criterion, min_samples_leaf):
+    """Re-score a greedy node's cached thresholds after row ``r`` left; return the next node.
+
+    No eligible threshold left: the node becomes a leaf. A new best split flags
+    ``REGROW_CHILDREN``; one separating the rows as before only moves the
+    threshold (re-anchored to the surviving values). Returns -1 where descent stops.
+    """
     best, second = _best_threshold(node, nodes, counts, slots, thr_v, thr_left, n_classes,
                                    criterion, min_samples_leaf)
     if best < 0:
