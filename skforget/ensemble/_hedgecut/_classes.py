@@ -589,7 +589,7 @@ def _check_rescored(model):
                 s = K._score(p.ccnt, c, n_classes, msl)
                 if s > best_s:
                     best, best_s = c, s
-                if p.cand[c, K.CLEFT] >= 0 and node[K.KIND] == K.SPLIT:
+                if p.cand[c, K.CLEFT] >= 0:  # the active split's, a variant's
                     stack.append((int(p.cand[c, K.CLEFT]), rows[left]))
                     stack.append((int(p.cand[c, K.CRIGHT]), rows[~left]))
             assert best >= 0, f"tree {t} node {v}: no valid candidate left"

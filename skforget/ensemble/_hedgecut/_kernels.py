@@ -38,8 +38,8 @@ LEAF, SPLIT, DEAD = 0, 1, 2
 CF, CCUT, CCAT, CLEFT, CRIGHT = range(5)
 N_CCOLS = 5
 # work counters
-W_NODES, W_SWITCHES, W_COLLAPSES, W_PENDING = range(4)
-N_WORK = 4
+W_NODES, W_SWITCHES, W_COLLAPSES, W_PENDING, W_RESCORES = range(5)
+N_WORK = 5
 
 
 @njit(cache=True)
@@ -133,6 +133,64 @@ def _slack(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain, split):
         return min(out, min(nl, nr) - msl)
     out = np.int64(np.ceil((min_gain - gain - tol) / 2.0)) - 1
     return min(out, max_valid)
+
+
+@njit(cache=True)
+def _rescore(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain, scores, work):
+    """Best candidate, its gain, and the slack of the decision it implies.
+
+    One pass over the candidates (each score computed once); the slack is
+    :func:`_slack`'s for a split when the gain pays, for a dormant leaf when
+    not. Returns ``(best, gain, slack)``; ``best`` is -1 when none is valid.
+    """
+    best = -1
+    s_best = -1.0
+    s_second = -1.0
+    max_room = -1
+    for j in range(k):
+        c = c0 + j
+        nl = 0
+        nr = 0
+        ql = 0.0
+        qr = 0.0
+        for cl in range(n_classes):
+            a = ccnt[c, 0, cl]
+            b = ccnt[c, 1, cl]
+            nl += a
+            nr += b
+            ql += np.float64(a) * a
+            qr += np.float64(b) * b
+        s = -1.0
+        if nl >= msl and nr >= msl:
+            s = ql / nl + qr / nr
+            room = min(nl, nr) - msl
+            if room > max_room:
+                max_room = room
+            work[j] = room
+        scores[j] = s
+        if s > s_best:
+            s_second = s_best
+            s_best = s
+            best = c
+        elif s > s_second:
+            s_second = s
+    if best < 0:
+        return -1, -np.inf, -1
+    q = 0.0
+    n = 0
+    for cl in range(n_classes):
+        q += np.float64(ncnt[v, cl]) * ncnt[v, cl]
+        n += ncnt[v, cl]
+    gain = s_best - q / n
+    tol = 1e-9 * (1.0 + s_best)
+    if gain >= min_gain:
+        out = np.int64(1 << 40)
+        if s_second >= 0.0:
+            out = np.int64(np.ceil((s_best - s_second - tol) / 2.0)) - 1
+        out = min(out, np.int64(np.floor((gain - min_gain - tol) / 2.0)))
+        return best, gain, min(out, work[best - c0])
+    out = np.int64(np.ceil((min_gain - gain - tol) / 2.0)) - 1
+    return best, gain, min(out, max_room)
 
 
 @njit(cache=True)
@@ -408,17 +466,31 @@ def _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, root, nodes, thr, nmas
         # keeping its candidates (it wakes up, i.e. regrows, if forgetting
         # lifts the best gain to min_gain)
         dormant = _gain(bt_cnt, bt_best, ncnt, v, n_classes, msl) < min_gain
-        if dormant:
-            bt_nonrobust = 0
-            bt_need[:bt_k] = 0
-        if bt_nonrobust * n > allow:
-            bt_nonrobust = 0  # allowance spent: this node regrows when needed
-            bt_need[:bt_k] = 0
-        allow -= bt_nonrobust * n
+        # which candidates get a subtree: a split's best and the competitors
+        # that could overtake it; for a dormant leaf, the candidates whose gain
+        # could reach min_gain (it would wake up by a switch, not a regrowth)
+        n_build = 0
+        for j in range(bt_k):
+            if dormant:
+                bt_need[j] = 0
+                if hedge and _gain(bt_cnt, j, ncnt, v, n_classes, msl) >= (
+                        min_gain - 2.0 * local - 1e-9 * (1.0 + min_gain)):
+                    bt_need[j] = 1
+            elif j == bt_best:
+                bt_need[j] = 1  # (the others keep the hedge set's verdict)
+            n_build += bt_need[j]
+        if n_build > 1 and (n_build - 1) * n > allow:
+            # allowance spent: only a split's own subtree is built; this node
+            # regrows when a change needs another
+            n_build = 0
+            for j in range(bt_k):
+                bt_need[j] = 1 if (j == bt_best and not dormant) else 0
+                n_build += bt_need[j]
+        if n_build > 1:
+            allow -= (n_build - 1) * n
         # room for the candidates, 2 children per subtree built, copied segments
-        n_sub = 1 + bt_nonrobust
-        if (cursor[0] + 2 * n_sub > cap_n or cursor[1] + bt_k > cap_c
-                or cursor[2] + (n_sub - 1) * n > cap_p):
+        if (cursor[0] + 2 * n_build > cap_n or cursor[1] + bt_k > cap_c
+                or cursor[2] + max(n_build - 1, 0) * n > cap_p):
             return -1
         c0 = cursor[1]
         cursor[1] += bt_k
@@ -437,13 +509,14 @@ def _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, root, nodes, thr, nmas
         nodes[v, NCAND] = bt_k
         nodes[v, ACT] = c0 + bt_best
         nodes[v, SLACK] = _slack(ccnt, ncnt, v, c0, bt_k, n_classes, msl, min_gain, not dormant)
-        if dormant:
-            continue
-        nodes[v, KIND] = SPLIT
+        if not dormant:
+            nodes[v, KIND] = SPLIT
+        in_place = True
         for j in range(bt_k):
-            if j != bt_best and bt_need[j] == 0:
+            if bt_need[j] == 0:
                 continue
-            if j == bt_best:
+            if in_place:
+                in_place = False
                 seg = start
             else:
                 seg = cursor[2]
@@ -460,7 +533,7 @@ def _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, root, nodes, thr, nmas
                 nodes[w, DEPTH] = depth + 1
                 nodes[w, BUDGET] = budget
                 nodes[w, ALLOW] = 0
-                if j == bt_best:
+                if j == bt_best and not dormant:
                     nodes[w, ALLOW] = np.int64(allow * ((nodes[w, END] - nodes[w, START]) / n))
                 nodes[w, KIND] = LEAF
                 nodes[w, PENDING] = 0
@@ -471,7 +544,8 @@ def _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, root, nodes, thr, nmas
                     cand[c0 + j, CRIGHT] = w
                 stack[top] = w
                 top += 1
-        _set_active(nodes, thr, nmask, cand, cmask, edges, v, c0 + bt_best)
+        if not dormant:
+            _set_active(nodes, thr, nmask, cand, cmask, edges, v, c0 + bt_best)
     return created
 
 
@@ -499,7 +573,7 @@ def _scratch_for(n_features, max_features, n_classes):
 def _kill_below(nodes, cand, v, stack):
     """Mark every node under ``v`` (all alternatives) dead; ``v`` itself is kept."""
     top = 0
-    if nodes[v, KIND] == SPLIT:
+    if nodes[v, NCAND] > 0:
         stack[top] = v
         top += 1
     while top > 0:
@@ -510,7 +584,7 @@ def _kill_below(nodes, cand, v, stack):
             for col in (CLEFT, CRIGHT):
                 w = cand[c, col]
                 if w >= 0:
-                    if nodes[w, KIND] == SPLIT:
+                    if nodes[w, NCAND] > 0 and nodes[w, KIND] != DEAD:
                         stack[top] = w
                         top += 1
                     nodes[w, KIND] = DEAD
@@ -537,6 +611,23 @@ def _drop_subtrees(nodes, cand, v, stack):
         _unbuild(nodes, cand, c, stack)
 
 
+_AHEAD = 6
+
+
+@njit(cache=True)
+def _prefetch_node(nodes, ncnt, cand, cmask, ccnt, v):
+    """Ask for the cache lines a forget reads at node ``v``."""
+    _prefetch(ncnt, v)
+    if nodes[v, NCAND] > 0:
+        c0 = nodes[v, C0]
+        c1 = c0 + nodes[v, NCAND] - 1
+        _prefetch(ccnt, c0)
+        _prefetch(ccnt, c1)
+        _prefetch(cand, c0)
+        _prefetch(cand, c1)
+        _prefetch(cmask, c0)
+
+
 @njit(cache=True)
 def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask, ncnt, cand,
             cmask, ccnt, edges, front, front_tree, kill_stack, pending, pending_tree, work):
@@ -554,6 +645,8 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
     """
     n_pending = 0
     sides = np.empty(Xc.shape[1], dtype=np.int64)  # candidates per node <= features
+    scores = np.empty(Xc.shape[1])
+    rooms = np.empty(Xc.shape[1], dtype=np.int64)
     half = front.shape[0] // 2
     n_trees = roots.shape[0]
     for ri in range(rows.shape[0]):
@@ -569,14 +662,11 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
         while n_cur > 0:
             nxt = half - cur
             n_nxt = 0
+            for i in range(min(n_cur, _AHEAD)):
+                _prefetch_node(nodes, ncnt, cand, cmask, ccnt, front[cur + i])
             for i in range(n_cur):
-                v = front[cur + i]
-                _prefetch(ncnt, v)
-                if nodes[v, NCAND] > 0:
-                    c0 = nodes[v, C0]
-                    _prefetch(ccnt, c0)
-                    _prefetch(cand, c0)
-            for i in range(n_cur):
+                if i + _AHEAD < n_cur:  # fetch a few nodes ahead (a handful of misses in flight)
+                    _prefetch_node(nodes, ncnt, cand, cmask, ccnt, front[cur + i + _AHEAD])
                 v = front[cur + i]
                 t = front_tree[cur + i]
                 if nodes[v, PENDING] or nodes[v, KIND] == DEAD:
@@ -603,38 +693,30 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
                 split = nodes[v, KIND] == SPLIT
                 nodes[v, SLACK] -= 1
                 if nodes[v, SLACK] < 0:
-                    # re-score
-                    best = -1
-                    best_s = -1.0
-                    for c in range(c0, c0 + k):
-                        s = _score(ccnt, c, n_classes, msl)
-                        if s > best_s:
-                            best_s = s
-                            best = c
-                    if best >= 0 and _gain(ccnt, best, ncnt, v, n_classes, msl) < min_gain:
+                    work[W_RESCORES] += 1
+                    best, gain, slack = _rescore(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain,
+                                                 scores, rooms)
+                    change = best < 0
+                    if not change and gain < min_gain:
                         if split:  # the split no longer pays: a dormant leaf
-                            _drop_subtrees(nodes, cand, v, kill_stack)
                             nodes[v, KIND] = LEAF
                             work[W_COLLAPSES] += 1
                         nodes[v, ACT] = best
-                        nodes[v, SLACK] = _slack(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain,
-                                                 False)
-                        continue
-                    if not split:
-                        nodes[v, ACT] = -1  # a dormant leaf wakes up: regrow it
-                    if best >= 0 and best != nodes[v, ACT] and cand[best, CLEFT] >= 0:
-                        _set_active(nodes, thr, nmask, cand, cmask, edges, v, best)
-                        work[W_SWITCHES] += 1
-                    if best < 0 or best != nodes[v, ACT]:
+                    elif not change and (not split or best != nodes[v, ACT]):
+                        if cand[best, CLEFT] >= 0:  # a variant (or a woken leaf's) takes over
+                            nodes[v, KIND] = SPLIT
+                            _set_active(nodes, thr, nmask, cand, cmask, edges, v, best)
+                            work[W_SWITCHES] += 1
+                        else:
+                            change = True
+                    if change:
                         nodes[v, PENDING] = 1
                         pending[n_pending] = v
                         pending_tree[n_pending] = t
                         n_pending += 1
                         work[W_PENDING] += 1
                         continue
-                    nodes[v, SLACK] = _slack(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain, True)
-                elif not split:
-                    continue
+                    nodes[v, SLACK] = slack
                 for j in range(k):
                     c = c0 + j
                     if cand[c, CLEFT] >= 0:
