@@ -1030,8 +1030,9 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
     - a greedy node updates every cached threshold; a slot holding one no longer
       valid is rescanned (``_rescan_dirty``; a feature now constant there flags
       the node ``REGROW_NODE``, drawn afresh); the split is kept without
-      re-scoring when it provably stays the argmin, else re-chosen
-      (``_rechoose_split``), flagging ``REGROW_CHILDREN`` when it changed.
+      re-scoring when it provably stays the argmin, else re-chosen as in
+      ``_best_threshold``, flagging ``REGROW_CHILDREN`` when it changed; no
+      eligible threshold left makes the node a leaf.
 
     Descent stops at pending nodes: their subtrees are regrown from the live
     rows anyway. The common path is written inline here: a call per node with
@@ -1107,20 +1108,17 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
                             elif x == thr_v[ti, 1]:
                                 thr_at[ti, 1, lab] -= 1
                                 any_dirty = any_dirty or not _still_valid(thr_at, ti, n_classes)
-                    if any_dirty:
-                        if not _rescan_dirty(X, y, ranks, n_uniq, perm[t], node, nodes, alive,
-                                             k, n_classes, slots, thr_v, thr_left, thr_at, rng,
-                                             t, keys, cand, chosen, kept, bits, sort_buf, hist,
-                                             rhist, work):
-                            # the feature became constant here: a refit samples among
-                            # the others, so the node is drawn afresh
-                            nodes[node, PENDING] = REGROW_NODE
-                            tree_pending[t] = True
-                            continue
-                        nxt = _rechoose_split(X, r, t, node, nodes, node_f, counts, slots,
-                                              thr_v, thr_left, thr_at, tree_pending,
-                                              n_classes, criterion, min_samples_leaf)
-                    else:
+                    if any_dirty and not _rescan_dirty(
+                            X, y, ranks, n_uniq, perm[t], node, nodes, alive, k, n_classes,
+                            slots, thr_v, thr_left, thr_at, rng, t, keys, cand, chosen, kept,
+                            bits, sort_buf, hist, rhist, work):
+                        # the feature became constant here: a refit samples among
+                        # the others, so the node is drawn afresh
+                        nodes[node, PENDING] = REGROW_NODE
+                        tree_pending[t] = True
+                        continue
+                    kept_split = False
+                    if not any_dirty:
                         # the cache kept its thresholds: if the chosen one stays
                         # eligible and its new score is below what any other can
                         # have dropped to, it is still the unique argmin, and
@@ -1129,7 +1127,6 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
                         n_left = 0
                         for j in range(n_classes):
                             n_left += thr_left[best, j]
-                        kept_split = False
                         if n_left >= min_samples_leaf and m - n_left >= min_samples_leaf:
                             bound = node_f[node, BOUND] - _score_drop_bound(m + 1, criterion)
                             score = _split_score(thr_left, best, counts, node, n_classes,
@@ -1140,17 +1137,57 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
                             if kept_split:
                                 node_f[node, BOUND] = bound
                                 work[5] += 1
-                        if kept_split:
-                            nxt = -1
-                            if not nodes[node, PENDING]:
-                                if X[r, nodes[node, FEAT]] <= node_f[node, THR]:
-                                    nxt = nodes[node, LEFT]
+                    old_thr = node_f[node, THR]
+                    if not kept_split:
+                        # re-score every cached threshold (``_best_threshold``, inline)
+                        best = -1
+                        best_score = np.inf
+                        second = np.inf
+                        best_feat = 0
+                        best_v = np.float32(0.0)
+                        for s in range(s0, s0 + nodes[node, NSLOT]):
+                            f = slots[s, S_FEAT]
+                            t0 = slots[s, S_THR0]
+                            for ti in range(t0, t0 + slots[s, S_NTHR]):
+                                n_left = 0
+                                for j in range(n_classes):
+                                    n_left += thr_left[ti, j]
+                                if n_left < min_samples_leaf or m - n_left < min_samples_leaf:
+                                    continue
+                                score = _split_score(thr_left, ti, counts, node, n_classes,
+                                                     criterion)
+                                v = thr_v[ti, 0]
+                                if (best < 0 or score < best_score
+                                        or (score == best_score
+                                            and (f < best_feat
+                                                 or (f == best_feat and v < best_v)))):
+                                    second = min(second, best_score)
+                                    best, best_score, best_feat, best_v = ti, score, f, v
                                 else:
-                                    nxt = nodes[node, RIGHT]
-                        else:
-                            nxt = _rechoose_split(X, r, t, node, nodes, node_f, counts, slots,
-                                                  thr_v, thr_left, thr_at, tree_pending,
-                                                  n_classes, criterion, min_samples_leaf)
+                                    second = min(second, score)
+                        if best < 0:
+                            _make_leaf(nodes, node_f, counts, slots, thr_v, thr_left, thr_at,
+                                       node)
+                            continue
+                        node_f[node, BOUND] = second
+                        # a new split regrows the subtree; one separating the rows
+                        # as before only moves the threshold (re-anchored)
+                        if not (best_feat == nodes[node, FEAT]
+                                and thr_v[best, 0] <= old_thr < thr_v[best, 1]):
+                            nodes[node, PENDING] = REGROW_CHILDREN
+                            tree_pending[t] = True
+                        nodes[node, BEST] = best
+                        nodes[node, FEAT] = best_feat
+                        _set_threshold(nodes, node_f, node,
+                                       _midpoint(thr_v[best, 0], thr_v[best, 1]))
+                    if nodes[node, PENDING]:
+                        continue
+                    # the row sits where the old threshold sent it (a new one may
+                    # have moved past its value, which no remaining row holds)
+                    if X[r, nodes[node, FEAT]] <= old_thr:
+                        nxt = nodes[node, LEFT]
+                    else:
+                        nxt = nodes[node, RIGHT]
                 cur[t] = nxt
                 if nxt >= 0:
                     active = True
@@ -1222,39 +1259,6 @@ def _rescan_dirty(X, y, ranks, n_uniq, perm_t, node, nodes, alive, k, n_classes,
                         bits, sort_buf, hist, rhist) < 2:
             return False
     return True
-
-
-@njit(cache=True)
-def _rechoose_split(X, r, t, node, nodes, node_f, counts, slots, thr_v, thr_left, thr_at,
-                    tree_pending, n_classes, criterion, min_samples_leaf):
-    """Re-score a greedy node's cached thresholds after row ``r`` left; return the next node.
-
-    No eligible threshold left: the node becomes a leaf. A new best split flags
-    ``REGROW_CHILDREN``; one separating the rows as before only moves the
-    threshold (re-anchored to the surviving values). Returns -1 where descent stops.
-    """
-    best, second = _best_threshold(node, nodes, counts, slots, thr_v, thr_left, n_classes,
-                                   criterion, min_samples_leaf)
-    if best < 0:
-        _make_leaf(nodes, node_f, counts, slots, thr_v, thr_left, thr_at, node)
-        return -1
-    node_f[node, BOUND] = second
-    f_best = slots[_slot_of(nodes, slots, node, best), S_FEAT]
-    old_thr = node_f[node, THR]
-    same = f_best == nodes[node, FEAT] and thr_v[best, 0] <= old_thr < thr_v[best, 1]
-    nodes[node, BEST] = best
-    nodes[node, FEAT] = f_best
-    _set_threshold(nodes, node_f, node, _midpoint(thr_v[best, 0], thr_v[best, 1]))
-    if not same:
-        nodes[node, PENDING] = REGROW_CHILDREN
-        tree_pending[t] = True
-    if nodes[node, PENDING]:
-        return -1
-    # the row sits where the old threshold sent it (the new one may have moved
-    # past its value, which no remaining row holds)
-    if X[r, f_best] <= old_thr:
-        return nodes[node, LEFT]
-    return nodes[node, RIGHT]
 
 
 @njit(cache=True)
