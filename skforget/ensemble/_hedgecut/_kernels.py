@@ -42,7 +42,7 @@ W_NODES, W_SWITCHES, W_COLLAPSES, W_PENDING, W_RESCORES = range(5)
 N_WORK = 5
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _goes_left(code, cut, iscat, mask):
     if iscat:
         return ((mask >> np.uint64(code)) & np.uint64(1)) == np.uint64(1)
@@ -135,7 +135,7 @@ def _slack(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain, split):
     return min(out, max_valid)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _rescore(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain, scores, work):
     """Best candidate, its gain, and the slack of the decision it implies.
 
@@ -193,7 +193,7 @@ def _rescore(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain, scores, work):
     return best, gain, min(out, max_room)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _is_pure(ncnt, v, n_classes):
     seen = 0
     for k in range(n_classes):
@@ -614,7 +614,7 @@ def _drop_subtrees(nodes, cand, v, stack):
 _AHEAD = 6
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _prefetch_node(nodes, ncnt, cand, cmask, ccnt, v):
     """Ask for the cache lines a forget reads at node ``v``."""
     _prefetch(ncnt, v)
