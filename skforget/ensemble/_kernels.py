@@ -365,9 +365,8 @@ def _value_ranks(X, alive, ranks, n_uniq):
 
 
 @njit(cache=True)
-def _rank_histogram(y, ranks, n_u, perm_t, start, end, alive, f, n_classes, hist2, rep,
-                    cand):
-    """Class counts per value of feature ``f`` over the live rows of ``perm_t[start:end]``.
+def _rank_histogram(y, ranks, n_u, perm_t, start, end, f, n_classes, hist2, rep, cand):
+    """Class counts per value of feature ``f`` over the rows of ``perm_t[start:end]`` (all live).
 
     The sort-free twin of ``_sorted_keys`` + ``_candidates`` for features with few
     distinct values (at most ``n_u``, the ranks' count) compared with the rows:
@@ -377,14 +376,11 @@ def _rank_histogram(y, ranks, n_u, perm_t, start, end, alive, f, n_classes, hist
     """
     for i in range(n_u * n_classes):
         hist2[i] = 0
-    m = 0
     for p in range(start, end):
         r = perm_t[p]
-        if alive[r]:
-            g = ranks[r, f]
-            hist2[g * n_classes + y[r]] += 1
-            rep[g] = r
-            m += 1
+        g = ranks[r, f]
+        hist2[g * n_classes + y[r]] += 1
+        rep[g] = r
     n_groups = 0
     n_cand = 0
     prev = -1
@@ -405,7 +401,7 @@ def _rank_histogram(y, ranks, n_u, perm_t, start, end, alive, f, n_classes, hist
                 n_cand += 1
         prev = g
         n_groups += 1
-    return m, n_groups, n_cand
+    return end - start, n_groups, n_cand
 
 
 @njit(cache=True)
@@ -618,20 +614,26 @@ def _live_first(perm_t, start, end, alive):
 
 
 @njit(cache=True)
+def _split_range(X, perm_t, start, end, f, thr):
+    """Reorder ``perm_t[start:end]`` (all live): rows with x <= thr first; return where they end."""
+    mid = start
+    for p in range(start, end):
+        r = perm_t[p]
+        if X[r, f] <= thr:
+            perm_t[p] = perm_t[mid]
+            perm_t[mid] = r
+            mid += 1
+    return mid
+
+
+@njit(cache=True)
 def _partition(X, perm_t, start, end, alive, f, thr):
     """Reorder ``perm_t[start:end]``: live rows with x <= thr, live rows above, dead rows.
 
     Returns (end of the left block, end of the live rows).
     """
     live_end = _live_first(perm_t, start, end, alive)
-    mid = start
-    for p in range(start, live_end):
-        r = perm_t[p]
-        if X[r, f] <= thr:
-            perm_t[p] = perm_t[mid]
-            perm_t[mid] = r
-            mid += 1
-    return mid, live_end
+    return _split_range(X, perm_t, start, live_end, f, thr), live_end
 
 
 @njit(cache=True)
@@ -751,8 +753,8 @@ def _grow(X, y, ranks, n_uniq, alive, t, root, depth, start, end, nodes, node_f,
                 by_rank = n_u <= _COUNTING_RATIO * (live_end - lo) + _COUNTING_MIN
                 if by_rank:  # few distinct values: class counts per value, no sort
                     mk, n_groups, n_cand = _rank_histogram(y, ranks, n_u, perm_t, lo,
-                                                           live_end, alive, f, n_classes,
-                                                           hist2, rep, cand)
+                                                           live_end, f, n_classes, hist2,
+                                                           rep, cand)
                     if n_groups <= 1:
                         continue
                 else:
@@ -795,7 +797,7 @@ def _grow(X, y, ranks, n_uniq, alive, t, root, depth, start, end, nodes, node_f,
             nodes[node, KIND] = GREEDY
             nodes[node, BEST] = best
             node_f[node, BOUND] = second
-        mid, live_end = _partition(X, perm_t, lo, live_end, alive, f_split, thr)
+        mid = _split_range(X, perm_t, lo, live_end, f_split, thr)  # the range is live
         left = cursor[CUR_NODE]
         right = left + 1
         cursor[CUR_NODE] += 2
