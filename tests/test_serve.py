@@ -326,6 +326,7 @@ def test_predictions_during_forgets_come_from_one_version(model_file, data):
             t.join(timeout=60)
     assert not errors
     assert versions == list(range(1, len(batches) + 1))
+    assert load(model_file)["version"] == len(batches)  # SIGTERM saved what was pending
     seen_versions = set()
     for seen in results:
         order = [v for v, _ in seen]
