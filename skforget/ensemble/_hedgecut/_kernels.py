@@ -772,22 +772,27 @@ def _regrow_pending(Xc, y, alive, n_classes, edges, is_cat, rng, nodes, thr, nma
     return -1
 
 
+@njit(cache=True, inline="always")
+def _leaf_of(X, i, nodes, thr, nmask, v):
+    """The leaf row ``i`` of ``X`` reaches from node ``v`` along the active splits."""
+    while nodes[v, KIND] == SPLIT:
+        x = X[i, nodes[v, FEAT]]
+        if nodes[v, ISCAT]:
+            left = (x >= 0.0 and x < 64.0 and x == np.floor(x) and
+                    ((nmask[v] >> np.uint64(np.int64(x))) & np.uint64(1)) == np.uint64(1))
+        else:
+            left = x < thr[v]
+        v = nodes[v, LEFT] if left else nodes[v, RIGHT]
+    return v
+
+
 @njit(cache=True, nogil=True)
 def _predict_proba(X, nodes, thr, nmask, ncnt, roots, out):
     """Add each tree's leaf class fractions to ``out`` (tree-major for locality)."""
     n_classes = out.shape[1]
     for t in range(roots.shape[0]):
         for i in range(X.shape[0]):
-            v = roots[t]
-            while nodes[v, KIND] == SPLIT:
-                x = X[i, nodes[v, FEAT]]
-                if nodes[v, ISCAT]:
-                    left = (x >= 0.0 and x < 64.0 and x == np.floor(x) and
-                            ((nmask[v] >> np.uint64(np.int64(x))) & np.uint64(1))
-                            == np.uint64(1))
-                else:
-                    left = x < thr[v]
-                v = nodes[v, LEFT] if left else nodes[v, RIGHT]
+            v = _leaf_of(X, i, nodes, thr, nmask, roots[t])
             inv = 1.0 / nodes[v, NTOT]
             for c in range(n_classes):
                 out[i, c] += ncnt[v, c] * inv
@@ -797,17 +802,7 @@ def _predict_proba(X, nodes, thr, nmask, ncnt, roots, out):
 def _apply(X, nodes, thr, nmask, roots, out):
     for t in range(roots.shape[0]):
         for i in range(X.shape[0]):
-            v = roots[t]
-            while nodes[v, KIND] == SPLIT:
-                x = X[i, nodes[v, FEAT]]
-                if nodes[v, ISCAT]:
-                    left = (x >= 0.0 and x < 64.0 and x == np.floor(x) and
-                            ((nmask[v] >> np.uint64(np.int64(x))) & np.uint64(1))
-                            == np.uint64(1))
-                else:
-                    left = x < thr[v]
-                v = nodes[v, LEFT] if left else nodes[v, RIGHT]
-            out[i, t] = v
+            out[i, t] = _leaf_of(X, i, nodes, thr, nmask, roots[t])
 
 
 @njit(cache=True)
