@@ -4,12 +4,12 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skforget.base import ForgetMixin, _RowRegistry
+from skforget.base import ForgetMixin
+from skforget.ensemble._base import _ForgetForestMixin
 from skforget.ensemble._hedgecut import _kernels as K
 from skforget.ensemble._hedgecut._forest import _GrowParams, _HedgeForest
 
@@ -41,7 +41,7 @@ def _bin_thresholds(col, n_bins):
     return u[idx] + (u[idx + 1] - u[idx]) / 2
 
 
-class HedgeCutClassifier(ForgetMixin, ClassifierMixin, BaseEstimator):
+class HedgeCutClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, BaseEstimator):
     """Extremely randomised trees with low-latency ``partial_forget`` (HedgeCut).
 
     HedgeCut (Schelter, Grafberger and Dunning, 2021) grows extremely
@@ -298,12 +298,7 @@ class HedgeCutClassifier(ForgetMixin, ClassifierMixin, BaseEstimator):
         self._is_cat = self._categorical_mask(X.shape[1])
         self._check_categories(X)
         self._make_bins(X)
-        classes, labels = np.unique(y, return_inverse=True)
-        registry = _RowRegistry(True)
-        registry.append(self._codes(X), labels, np.ones(X.shape[0]), owned=True)
-        self._rows = registry
-        self.classes_ = classes
-        self._fixed_classes = False
+        self._register_rows(self._codes(X), y, None, first=True)
         self._grow_all(self._tree_seeds())
         return self
 
@@ -337,49 +332,17 @@ class HedgeCutClassifier(ForgetMixin, ClassifierMixin, BaseEstimator):
             self._is_cat = self._categorical_mask(X.shape[1])
             self._check_categories(X)
             self._make_bins(X)
-            self._fixed_classes = classes is not None
-            known = np.unique(y) if classes is None else np.unique(classes)
-            self._rows = _RowRegistry(True)
-            self.classes_ = known[:0]
-        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-            raise ValueError(
-                f"classes={np.unique(classes).tolist()} differs from the classes given "
-                f"on the first call, {self.classes_.tolist()}.")
-        else:
-            known = np.unique(y)
-        if self._fixed_classes:
-            unknown = np.setdiff1d(np.unique(y), known if first else self.classes_)
-            if unknown.size:
-                raise ValueError(f"Labels {unknown.tolist()} are not in classes.")
-        codes = self._codes(X)
-        new_classes = np.union1d(self.classes_, known)
-        registry = self._rows
-        new_code_of_old = np.searchsorted(new_classes, self.classes_)
-        registry.append(codes, np.searchsorted(new_classes, y), np.ones(X.shape[0]))
-        registry.remap_codes(new_code_of_old, stop=registry.n - X.shape[0])
-        registry.X = np.asfortranarray(registry.X)
-        self.classes_ = new_classes
+        self._register_rows(self._codes(X), y, classes, first)
         seeds = self._tree_seeds() if first else self._forest.rng.copy()
         self._grow_all(seeds)
         return self
 
     def _params(self, n_features):
-        mf = self.max_features
-        if mf is None:
-            n_feat = n_features
-        elif mf == "sqrt":
-            n_feat = int(np.sqrt(n_features))
-        elif mf == "log2":
-            n_feat = int(np.log2(n_features))
-        elif isinstance(mf, Integral):
-            n_feat = int(mf)
-        else:
-            n_feat = int(mf * n_features)
         return _GrowParams(
             max_depth=_NO_DEPTH_LIMIT if self.max_depth is None else int(self.max_depth),
             min_samples_split=int(self.min_samples_split),
             min_samples_leaf=int(self.min_samples_leaf),
-            max_features=max(1, min(n_feat, n_features)),
+            max_features=self._n_candidate_features(n_features),
             max_tries=int(self.max_tries),
             n_classes=len(self.classes_),
             min_gain=self._min_gain(),
@@ -390,12 +353,6 @@ class HedgeCutClassifier(ForgetMixin, ClassifierMixin, BaseEstimator):
         if self.min_impurity_decrease == "auto":
             return _AUTO_MIN_GAIN
         return float(self.min_impurity_decrease) * self._rows.n_alive
-
-    def _tree_seeds(self):
-        base = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        children = np.random.SeedSequence(base).spawn(self.n_estimators)
-        return np.array([c.generate_state(1, np.uint64)[0] for c in children],
-                        dtype=np.uint64)
 
     def _budget(self, n_rows):
         return int(round(self.epsilon * n_rows))
@@ -489,38 +446,6 @@ class HedgeCutClassifier(ForgetMixin, ClassifierMixin, BaseEstimator):
         X = self._X_predict(X)
         return self._forest.predict_proba(X, n_jobs=self.n_jobs)
 
-    def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``.
-        """
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
-
-    def predict(self, X):
-        """The most probable class of each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to classify.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-            Predicted labels.
-        """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
-
     def apply(self, X):
         """Index of the leaf each row reaches in each tree (pool numbering).
 
@@ -541,12 +466,6 @@ class HedgeCutClassifier(ForgetMixin, ClassifierMixin, BaseEstimator):
     def feature_importances_(self):
         check_is_fitted(self)
         return self._forest.feature_importances(self.n_features_in_)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
-        tags.input_tags.allow_nan = False
-        return tags
 
 
 def _check_rescored(model):

@@ -1,0 +1,103 @@
+"""What the forests that forget (DaRE, HedgeCut) share: seeds, feature sampling, classes, predict."""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from skforget.base import _RowRegistry
+
+
+class _ForgetForestMixin:
+    """Helpers for tree ensembles that keep their rows in ``self._rows`` and grow per-tree streams.
+
+    The estimator defines ``predict_proba`` and ``_grow_all(seeds)``.
+    """
+
+    def _n_candidate_features(self, n_features):
+        """``max_features`` resolved as scikit-learn's forests do (at least 1)."""
+        mf = self.max_features
+        if mf is None:
+            n_feat = n_features
+        elif mf == "sqrt":
+            n_feat = int(np.sqrt(n_features))
+        elif mf == "log2":
+            n_feat = int(np.log2(n_features))
+        elif isinstance(mf, Integral):
+            n_feat = int(mf)
+        else:
+            n_feat = int(mf * n_features)
+        return max(1, min(n_feat, n_features))
+
+    def _tree_seeds(self):
+        """One independent 64-bit seed per tree, from ``random_state``."""
+        base = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+        children = np.random.SeedSequence(base).spawn(self.n_estimators)
+        return np.array([c.generate_state(1, np.uint64)[0] for c in children],
+                        dtype=np.uint64)
+
+    def _register_rows(self, X_rows, y, classes, first):
+        """Append processed rows and their labels, growing ``classes_`` as ``partial_fit`` does.
+
+        On the first call ``classes`` (if given) fixes ``classes_`` for good;
+        later calls must repeat it or omit it, and labels outside it are refused.
+        Everything is checked before anything changes.
+        """
+        if first:
+            fixed = classes is not None
+            known = np.unique(y) if classes is None else np.unique(classes)
+            registry, old_classes = _RowRegistry(True), known[:0]
+        else:
+            if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+                raise ValueError(
+                    f"classes={np.unique(classes).tolist()} differs from the classes given "
+                    f"on the first call, {self.classes_.tolist()}.")
+            fixed, known = self._fixed_classes, np.unique(y)
+            registry, old_classes = self._rows, self.classes_
+        if fixed:
+            unknown = np.setdiff1d(np.unique(y), known if first else old_classes)
+            if unknown.size:
+                raise ValueError(f"Labels {unknown.tolist()} are not in classes.")
+        new_classes = np.union1d(old_classes, known)
+        new_code_of_old = np.searchsorted(new_classes, old_classes)
+        registry.append(X_rows, np.searchsorted(new_classes, y), np.ones(X_rows.shape[0]))
+        registry.remap_codes(new_code_of_old, stop=registry.n - X_rows.shape[0])
+        self._rows, self._fixed_classes, self.classes_ = registry, fixed, new_classes
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to score.
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """The most probable class of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to classify.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+            Predicted labels.
+        """
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        return tags
