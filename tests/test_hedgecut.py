@@ -270,8 +270,8 @@ def test_pickle_round_trip_then_forget(cancer):
     model.partial_forget(np.arange(30))
     copy = pickle.loads(pickle.dumps(model))
     # the pickle holds only reachable nodes; pickling leaves the model as it was
-    assert copy._forest.pools.nodes.shape[0] == copy._forest.stats()["nodes"]
-    assert model._forest.pools.nodes.shape[0] > copy._forest.pools.nodes.shape[0]
+    assert copy._forest.pools.cursor[0] == copy._forest.stats()["nodes"]
+    assert model._forest.pools.cursor[0] > copy._forest.pools.cursor[0]
     np.testing.assert_array_equal(copy.predict_proba(X), model.predict_proba(X))
     for m in (model, copy):
         m.partial_forget(np.arange(30, 90))

@@ -46,10 +46,10 @@ class _Pools:
         self.perm = np.zeros(cap_perm, dtype=np.int32)
         self.cursor = np.zeros(3, dtype=np.int64)
 
-    def enlarge(self):
-        cap_n = 2 * self.nodes.shape[0]
-        cap_c = 2 * self.cand.shape[0] + 16
-        cap_p = 2 * self.perm.shape[0]
+    def enlarge(self, factor=2.0, perm_factor=2.0):
+        cap_n = int(factor * self.nodes.shape[0]) + 16
+        cap_c = int(factor * self.cand.shape[0]) + 16
+        cap_p = int(perm_factor * self.perm.shape[0]) + 16
         for name in self._NODE:
             setattr(self, name, _grown(getattr(self, name), cap_n))
         for name in self._CAND:
@@ -116,8 +116,10 @@ class _HedgeForest:
         off = np.zeros((len(trees) + 1, 3), dtype=np.int64)
         off[1:] = np.cumsum(used, axis=0)
         total = off[-1]
-        pools = _Pools(int(total[0]) + 16, int(total[1]) + 16, int(total[2]) + 16,
-                       self.params.n_classes)
+        # headroom: regrowths append nodes, and enlarging the pools (a copy of
+        # them all) inside a forget would cost milliseconds
+        pools = _Pools(int(total[0] * 1.5) + 256, int(total[1] * 1.5) + 256,
+                       int(total[2] * 1.1) + 4096, self.params.n_classes)
         for p, (on, oc, op), (un, uc, up) in zip(trees, off[:-1], used):
             nodes = p.nodes[:un].copy()
             for col in (K.LEFT, K.RIGHT):
@@ -248,6 +250,11 @@ class _HedgeForest:
         state.pop("_grow_arrays", None)
         state["pools"], state["roots"] = self._compacted()
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        # the pickle holds exact-size pools: give regrowths room (as after fit)
+        self.pools.enlarge(1.5, 1.1)
 
     def _compacted(self):
         """New pools holding only what the roots reach (abandoned subtrees dropped)."""
