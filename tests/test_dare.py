@@ -158,6 +158,26 @@ def test_forget_equals_refit_on_real_data(name):
     assert model.n_regrown_ > 0  # the sequence exercised subtree regrowth
 
 
+@pytest.mark.parametrize("name", ["adult", "cardio"])
+def test_reanchoring_without_a_sort_equals_refit(name):
+    """Thresholds moved off an emptied value by one pass (no rescan sort) give the refit,
+    with sampling on (the cache then holds k of many thresholds) and off."""
+    X, y = _load(name, 800, seed=3)
+    for kw in (EXACT, dict(max_features=None, k=4, topd=0)):
+        model = DaREForestClassifier(n_estimators=2, max_depth=5, random_state=0, **kw)
+        model.fit(X, y)
+        forget = np.random.RandomState(4).choice(len(X), 60, replace=False)
+        for r in forget:
+            model.partial_forget(int(r))
+        assert model._forest.work[6] > 0  # re-anchored without a sort
+        if kw is EXACT:
+            keep = np.ones(len(X), dtype=bool)
+            keep[forget] = False
+            model._assert_forget_matches(_refit(model, X, y, keep), X)
+        else:
+            assert_invariants(model)
+
+
 def test_one_tree_equals_scikit_learns_tree():
     """With randomness off a one-tree forest is scikit-learn's decision tree.
 

@@ -141,8 +141,9 @@ class _Forest:
         self.cursor = np.array([node_off[-1], slot_off[-1], thr_off[-1]], dtype=np.int64)
         self.n_live_nodes = int(node_off[-1])
         # forgetting work: nodes visited, thresholds updated, rescans, rows
-        # rescanned, subtrees regrown, splits kept without re-scoring
-        self.work = np.zeros(6, dtype=np.int64)
+        # rescanned, subtrees regrown, splits kept without re-scoring, rescans
+        # done by re-anchoring one threshold (no sort)
+        self.work = np.zeros(7, dtype=np.int64)
 
     def _pools(self):
         return tuple(getattr(self, name) for name in _POOLS)
@@ -273,8 +274,9 @@ class _Forest:
         if node_f.shape[1] < K.N_FCOLS:  # score bounds are not pickled: zero, recomputed
             pad = np.zeros((node_f.shape[0], K.N_FCOLS - node_f.shape[1]))
             state["node_f"] = np.hstack([node_f, pad])
-        if state["work"].shape[0] < 6:  # pickled before the sixth counter
-            state["work"] = np.concatenate([state["work"], np.zeros(1, dtype=np.int64)])
+        work = state["work"]
+        if work.shape[0] < 7:  # pickled before the later counters
+            state["work"] = np.concatenate([work, np.zeros(7 - work.shape[0], dtype=np.int64)])
         self.__dict__.update(state)
 
     def _restore_order(self, X, alive, n_rows):

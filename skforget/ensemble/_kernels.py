@@ -916,6 +916,67 @@ def _regrow_pending(X, y, ranks, n_uniq, alive, nodes, node_f, counts, slots, th
 
 # ------------------------------------------------------------------------ forgetting
 @njit(cache=True)
+def _reanchor(X, y, ranks, perm_t, node, nodes, alive, r, f, s, ti, slots, thr_v, thr_at,
+              n_classes):
+    """Move threshold ``ti`` off the value that row ``r`` left empty, if a rescan would.
+
+    When ``r`` held the last row of the threshold's lower (upper) value, and no
+    other cached threshold of the slot touches that value, a rescan would keep
+    the threshold between the largest surviving value below (smallest above)
+    and its other value, with the same left counts and no resampling (a
+    deletion never adds valid thresholds, so the cache still holds ``min(k,
+    valid)`` of them). One pass over the node's rows finds that value and its
+    class counts by rank. Returns False, having changed only the emptied
+    side's counts, where a rescan is needed: no such value, the new pair not
+    valid, another threshold on the value, or signed zeros (which the float
+    comparisons of deletion and the key order of a sort disagree on).
+    """
+    x = X[r, f]
+    v0 = thr_v[ti, 0]
+    v1 = thr_v[ti, 1]
+    if x == 0 or v0 == 0 or v1 == 0:
+        return False
+    n0 = 0
+    n1 = 0
+    for j in range(n_classes):
+        n0 += thr_at[ti, 0, j]
+        n1 += thr_at[ti, 1, j]
+    if n0 == 0 and x == v0:
+        side = 0
+    elif n1 == 0 and x == v1:
+        side = 1
+    else:
+        return False
+    t0 = slots[s, S_THR0]
+    for tj in range(t0, t0 + slots[s, S_NTHR]):
+        if tj != ti and (thr_v[tj, 0] == x or thr_v[tj, 1] == x):
+            return False
+    rx = ranks[r, f]
+    best = -1
+    best_row = -1
+    for p in range(nodes[node, START], nodes[node, END]):
+        rr = perm_t[p]
+        if not alive[rr]:
+            continue
+        g = ranks[rr, f]
+        if side == 0:
+            if g >= rx or g < best:
+                continue
+        elif g <= rx or (best >= 0 and g > best):
+            continue
+        if g != best:
+            best = g
+            best_row = rr
+            for j in range(n_classes):
+                thr_at[ti, side, j] = 0
+        thr_at[ti, side, y[rr]] += 1
+    if best < 0 or not _still_valid(thr_at, ti, n_classes):
+        return False
+    thr_v[ti, side] = X[best_row, f]
+    return True
+
+
+@njit(cache=True)
 def _rescan_slot(X, y, ranks, n_uniq, perm_t, node, nodes, alive, s, k, n_classes, slots,
                  thr_v, thr_left, thr_at, rng, t, keys, cand, chosen, kept, bits, sort_buf,
                  hist, rhist):
@@ -1042,9 +1103,9 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
     tells the caller to regrow tree ``t``'s pending nodes (``_regrow_pending``).
     ``work`` counts [nodes visited, cached thresholds updated, feature rescans,
     rows rescanned, (subtrees regrown), greedy nodes whose split was kept without
-    re-scoring]; ``keys``, ``cand`` (twice as long), ``chosen``, ``kept`` and
-    ``sort_buf``, one entry per row, are scratch for feature rescans (kept by the
-    caller between calls).
+    re-scoring, rescans done by re-anchoring]; ``keys``, ``cand`` (twice as
+    long), ``chosen``, ``kept`` and ``sort_buf``, one entry per row, are scratch
+    for feature rescans (kept by the caller between calls).
     """
     n_trees = roots.shape[0]
     hist = np.empty((3, 1 << _DIGIT_BITS), dtype=np.int64)
@@ -1111,7 +1172,7 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
                                 thr_at[ti, 1, lab] -= 1
                                 any_dirty = any_dirty or not _still_valid(thr_at, ti, n_classes)
                     if any_dirty and not _rescan_dirty(
-                            X, y, ranks, n_uniq, perm[t], node, nodes, alive, k, n_classes,
+                            X, y, ranks, n_uniq, perm[t], node, nodes, alive, r, k, n_classes,
                             slots, thr_v, thr_left, thr_at, rng, t, keys, cand, chosen, kept,
                             bits, sort_buf, hist, rhist, work):
                         # the feature became constant here: a refit samples among
@@ -1236,26 +1297,34 @@ def _forget_random(X, alive, r, t, node, nodes, node_f, perm_t, rng, tree_pendin
 
 
 @njit(cache=True)
-def _rescan_dirty(X, y, ranks, n_uniq, perm_t, node, nodes, alive, k, n_classes, slots,
+def _rescan_dirty(X, y, ranks, n_uniq, perm_t, node, nodes, alive, r, k, n_classes, slots,
                   thr_v, thr_left, thr_at, rng, t, keys, cand, chosen, kept, bits, sort_buf,
                   hist, rhist, work):
     """Rescan, in slot order, each slot of a greedy node holding an invalid threshold.
 
-    (Only the row just removed can have made one invalid.) Returns False, and
+    Only row ``r``, just removed, can have made one invalid. When it did so by
+    taking the last row of one of the threshold's two values, ``_reanchor``
+    moves that side to the neighbouring surviving value without a sort;
+    otherwise the slot is rescanned (``_rescan_slot``). Returns False, and
     stops, at a slot whose feature became constant here.
     """
     s0 = nodes[node, SLOT0]
     for s in range(s0, s0 + nodes[node, NSLOT]):
         t0 = slots[s, S_THR0]
-        dirty = False
+        n_bad = 0
+        bad = -1
         for ti in range(t0, t0 + slots[s, S_NTHR]):
             if not _still_valid(thr_at, ti, n_classes):
-                dirty = True
-                break
-        if not dirty:
+                n_bad += 1
+                bad = ti
+        if n_bad == 0:
             continue
         work[2] += 1
         work[3] += nodes[node, END] - nodes[node, START]
+        if n_bad == 1 and _reanchor(X, y, ranks, perm_t, node, nodes, alive, r,
+                                    slots[s, S_FEAT], s, bad, slots, thr_v, thr_at, n_classes):
+            work[6] += 1
+            continue
         if _rescan_slot(X, y, ranks, n_uniq, perm_t, node, nodes, alive, s, k, n_classes,
                         slots, thr_v, thr_left, thr_at, rng, t, keys, cand, chosen, kept,
                         bits, sort_buf, hist, rhist) < 2:
