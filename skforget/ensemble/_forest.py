@@ -178,7 +178,7 @@ class _Forest:
             self.ranks[rows] = 0
 
     def _forget(self, X, y, alive, rows):
-        tree_pending = np.zeros(self.roots.shape[0], dtype=np.bool_)
+        tree_pending = np.zeros(self.roots.shape[0], dtype=np.int64)
         n_rows = self.perm.shape[1]
         scratch = self.__dict__.get("_scratch")
         if scratch is None or scratch[0].shape[0] != n_rows:

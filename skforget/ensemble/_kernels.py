@@ -871,18 +871,21 @@ def _regrow_pending(X, y, ranks, n_uniq, alive, nodes, node_f, counts, slots, th
                     criterion, n_classes):
     """Regrow every pending node reachable in the trees flagged in ``tree_pending``.
 
-    Counts regrown subtrees in ``work[4]``. Returns ``OK``, or ``OUT_OF_ROOM`` with the node that
-    did not fit restored as it was (still pending): the caller enlarges the pools
-    and calls again, which carries on where this call stopped.
+    ``tree_pending[t]`` is 0 (nothing to do), ``node + 1`` when ``node`` is known
+    to be the tree's only pending node (so the search starts there), or -1
+    (search the tree). Counts regrown subtrees in ``work[4]``. Returns ``OK``, or
+    ``OUT_OF_ROOM`` with the node that did not fit restored as it was (still
+    pending): the caller enlarges the pools and calls again, which carries on
+    where this call stopped.
     """
     stack = np.empty(64, dtype=np.int64)
     saved_i = np.empty(N_COLS, dtype=np.int32)
     saved_f = np.empty(N_FCOLS, dtype=np.float64)
     saved_cursor = np.empty(3, dtype=np.int64)
     for t in range(roots.shape[0]):
-        if not tree_pending[t]:
+        if tree_pending[t] == 0:
             continue
-        stack[0] = roots[t]
+        stack[0] = tree_pending[t] - 1 if tree_pending[t] > 0 else roots[t]
         top = 1
         while top > 0:
             top -= 1
@@ -910,8 +913,23 @@ def _regrow_pending(X, y, ranks, n_uniq, alive, nodes, node_f, counts, slots, th
                 continue
             if nodes[node, LEFT] >= 0:
                 stack, top = _push_children(stack, top, nodes, node)
-        tree_pending[t] = False
+        tree_pending[t] = 0
     return OK
+
+
+@njit(cache=True)
+def _flag_pending(tree_pending, t, node, single):
+    """Note in ``tree_pending`` that ``node`` of tree ``t`` was flagged for regrowth.
+
+    Forgetting one row flags at most one node per tree (its walk stops there),
+    which ``_regrow_pending`` then finds without searching the tree; with more
+    rows a later one may flag another node or turn an ancestor into a leaf, so
+    the tree is searched.
+    """
+    if single and tree_pending[t] == 0:
+        tree_pending[t] = node + 1
+    else:
+        tree_pending[t] = -1
 
 
 # ------------------------------------------------------------------------ forgetting
@@ -1100,7 +1118,8 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
     Descent stops at pending nodes: their subtrees are regrown from the live
     rows anyway. The common path is written inline here: a call per node with
     every pool as argument cost more than the node's work. ``tree_pending[t]``
-    tells the caller to regrow tree ``t``'s pending nodes (``_regrow_pending``).
+    (int64, ``_flag_pending``) tells the caller to regrow tree ``t``'s pending
+    nodes (``_regrow_pending``).
     ``work`` counts [nodes visited, cached thresholds updated, feature rescans,
     rows rescanned, (subtrees regrown), greedy nodes whose split was kept without
     re-scoring, rescans done by re-anchoring]; ``keys``, ``cand`` (twice as
@@ -1112,6 +1131,7 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
     rhist = np.empty(n_uniq.max() + 1, dtype=np.int64)
     bits = np.empty(1, dtype=np.float32)
     cur = np.empty(n_trees, dtype=np.int64)
+    single = rows.shape[0] == 1
     for r in rows:
         alive[r] = False
         lab = y[r]
@@ -1151,7 +1171,7 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
                     continue
                 if kind == RANDOM:
                     nxt = _forget_random(X, alive, r, t, node, nodes, node_f, perm[t], rng,
-                                         tree_pending)
+                                         tree_pending, single)
                 else:
                     # greedy node: update every cached threshold with this row
                     any_dirty = False
@@ -1178,7 +1198,7 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
                         # the feature became constant here: a refit samples among
                         # the others, so the node is drawn afresh
                         nodes[node, PENDING] = REGROW_NODE
-                        tree_pending[t] = True
+                        _flag_pending(tree_pending, t, node, single)
                         continue
                     kept_split = False
                     if not any_dirty:
@@ -1238,7 +1258,7 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
                         if not (best_feat == nodes[node, FEAT]
                                 and thr_v[best, 0] <= old_thr < thr_v[best, 1]):
                             nodes[node, PENDING] = REGROW_CHILDREN
-                            tree_pending[t] = True
+                            _flag_pending(tree_pending, t, node, single)
                         nodes[node, BEST] = best
                         nodes[node, FEAT] = best_feat
                         _set_threshold(nodes, node_f, node,
@@ -1257,7 +1277,7 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
 
 
 @njit(cache=True)
-def _forget_random(X, alive, r, t, node, nodes, node_f, perm_t, rng, tree_pending):
+def _forget_random(X, alive, r, t, node, nodes, node_f, perm_t, rng, tree_pending, single):
     """The rest of removing row ``r`` from a random node; return the next node or -1.
 
     When the row held the smallest or largest value of the split feature, the
@@ -1280,7 +1300,7 @@ def _forget_random(X, alive, r, t, node, nodes, node_f, perm_t, rng, tree_pendin
         node_f[node, HI] = vmax
         if vmax <= vmin:
             nodes[node, PENDING] = REGROW_NODE
-            tree_pending[t] = True
+            _flag_pending(tree_pending, t, node, single)
             return -1
         thr = node_f[node, THR]
         if thr < vmin or thr >= vmax:
@@ -1290,7 +1310,7 @@ def _forget_random(X, alive, r, t, node, nodes, node_f, perm_t, rng, tree_pendin
                 thr = vmin
             _set_threshold(nodes, node_f, node, thr)
             nodes[node, PENDING] = REGROW_CHILDREN
-            tree_pending[t] = True
+            _flag_pending(tree_pending, t, node, single)
     if nodes[node, PENDING]:
         return -1
     return nodes[node, LEFT] if x <= node_f[node, THR] else nodes[node, RIGHT]
