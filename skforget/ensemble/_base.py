@@ -36,12 +36,13 @@ class _ForgetForestMixin:
         return np.array([c.generate_state(1, np.uint64)[0] for c in children],
                         dtype=np.uint64)
 
-    def _register_rows(self, X_rows, y, classes, first):
+    def _register_rows(self, X_rows, y, classes, first, owned=False):
         """Append processed rows and their labels, growing ``classes_`` as ``partial_fit`` does.
 
         On the first call ``classes`` (if given) fixes ``classes_`` for good;
         later calls must repeat it or omit it, and labels outside it are refused.
-        Everything is checked before anything changes.
+        Everything is checked before anything changes. ``owned=True`` lets a
+        first call keep ``X_rows`` (a private copy) as the store.
         """
         if first:
             fixed = classes is not None
@@ -60,7 +61,8 @@ class _ForgetForestMixin:
                 raise ValueError(f"Labels {unknown.tolist()} are not in classes.")
         new_classes = np.union1d(old_classes, known)
         new_code_of_old = np.searchsorted(new_classes, old_classes)
-        registry.append(X_rows, np.searchsorted(new_classes, y), np.ones(X_rows.shape[0]))
+        registry.append(X_rows, np.searchsorted(new_classes, y), np.ones(X_rows.shape[0]),
+                        owned=owned and first)
         registry.remap_codes(new_code_of_old, stop=registry.n - X_rows.shape[0])
         self._rows, self._fixed_classes, self.classes_ = registry, fixed, new_classes
 

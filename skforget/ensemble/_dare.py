@@ -4,18 +4,18 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from skforget.base import ForgetMixin, _owned, _RowRegistry
+from skforget.base import ForgetMixin, _owned
+from skforget.ensemble._base import _ForgetForestMixin
 from skforget.ensemble._forest import _Forest, _GrowParams
 
 _NO_DEPTH_LIMIT = 1 << 30
 
 
-class DaREForestClassifier(ForgetMixin, ClassifierMixin, BaseEstimator):
+class DaREForestClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, BaseEstimator):
     """Random forest classifier with fast ``partial_forget`` (DaRE).
 
     Data Removal-Enabled forests (Brophy & Lowd, 2021): every tree sees all
@@ -176,12 +176,7 @@ class DaREForestClassifier(ForgetMixin, ClassifierMixin, BaseEstimator):
         # column-major: growing gathers one feature over many rows
         X, y = validate_data(self, X, y, dtype=np.float32, order="F")
         check_classification_targets(y)
-        classes, codes = np.unique(y, return_inverse=True)
-        registry = _RowRegistry(True)
-        registry.append(X, codes, np.ones(X.shape[0]), owned=_owned(X, X_in))
-        self._rows = registry
-        self.classes_ = classes
-        self._fixed_classes = False
+        self._register_rows(X, y, None, first=True, owned=_owned(X, X_in))
         self.n_regrown_ = 0
         self._grow_all(self._tree_seeds())
         return self
@@ -211,63 +206,29 @@ class DaREForestClassifier(ForgetMixin, ClassifierMixin, BaseEstimator):
             The updated forest.
         """
         first = "_rows" not in self.__dict__
+        if first:
+            self._validate_params()
         X, y = validate_data(self, X, y, dtype=np.float32, order="F", reset=first)
         check_classification_targets(y)
+        self._register_rows(X, y, classes, first)
         if first:
-            self._fixed_classes = classes is not None
-            known = np.unique(y) if classes is None else np.unique(classes)
-            self._rows = _RowRegistry(True)
-            self.classes_ = known[:0]
             self.n_regrown_ = 0
-        elif classes is not None and not np.array_equal(np.unique(classes), self.classes_):
-            raise ValueError(
-                f"classes={np.unique(classes).tolist()} differs from the classes given "
-                f"on the first call, {self.classes_.tolist()}.")
-        else:
-            known = np.unique(y)
-        if self._fixed_classes:
-            unknown = np.setdiff1d(np.unique(y), self.classes_ if not first else known)
-            if unknown.size:
-                raise ValueError(f"Labels {unknown.tolist()} are not in classes.")
-        new_classes = np.union1d(self.classes_, known)
-        registry = self._rows
-        new_code_of_old = np.searchsorted(new_classes, self.classes_)
-        registry.append(X, np.searchsorted(new_classes, y), np.ones(X.shape[0]))
-        registry.remap_codes(new_code_of_old, stop=registry.n - X.shape[0])
-        self.classes_ = new_classes
         seeds = self._tree_seeds() if first else self._forest.rng.copy()
         self._grow_all(seeds)
         return self
 
     # ------------------------------------------------------------------ growing
     def _params(self, n_features):
-        mf = self.max_features
-        if mf is None:
-            n_feat = n_features
-        elif mf == "sqrt":
-            n_feat = int(np.sqrt(n_features))
-        elif mf == "log2":
-            n_feat = int(np.log2(n_features))
-        elif isinstance(mf, Integral):
-            n_feat = int(mf)
-        else:
-            n_feat = int(mf * n_features)
         return _GrowParams(
             max_depth=_NO_DEPTH_LIMIT if self.max_depth is None else int(self.max_depth),
             min_samples_split=int(self.min_samples_split),
             min_samples_leaf=int(self.min_samples_leaf),
             k=int(self.k),
-            max_features=max(1, min(n_feat, n_features)),
+            max_features=self._n_candidate_features(n_features),
             topd=int(self.topd),
             criterion=0 if self.criterion == "gini" else 1,
             n_classes=len(self.classes_),
         )
-
-    def _tree_seeds(self):
-        base = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
-        children = np.random.SeedSequence(base).spawn(self.n_estimators)
-        return np.array([c.generate_state(1, np.uint64)[0] for c in children],
-                        dtype=np.uint64)
 
     def _grow_all(self, seeds):
         reg = self._rows
@@ -346,38 +307,6 @@ class DaREForestClassifier(ForgetMixin, ClassifierMixin, BaseEstimator):
         X = self._X_predict(X)
         return self._forest.predict_proba(X)
 
-    def predict_log_proba(self, X):
-        """Logarithm of :meth:`predict_proba`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score.
-
-        Returns
-        -------
-        log_proba : ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``.
-        """
-        with np.errstate(divide="ignore"):
-            return np.log(self.predict_proba(X))
-
-    def predict(self, X):
-        """The most probable class of each row.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to classify.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-            Predicted labels.
-        """
-        proba = self.predict_proba(X)
-        return self.classes_[np.argmax(proba, axis=1)]
-
     def apply(self, X):
         """Index of the leaf each row reaches in each tree (pool numbering).
 
@@ -398,9 +327,3 @@ class DaREForestClassifier(ForgetMixin, ClassifierMixin, BaseEstimator):
     def feature_importances_(self):
         check_is_fitted(self)
         return self._forest.feature_importances(self.n_features_in_)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
-        tags.input_tags.allow_nan = False
-        return tags
