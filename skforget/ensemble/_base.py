@@ -4,6 +4,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
 
 from skforget.base import _RowRegistry
 
@@ -11,7 +12,8 @@ from skforget.base import _RowRegistry
 class _ForgetForestMixin:
     """Helpers for tree ensembles that keep their rows in ``self._rows`` and grow per-tree streams.
 
-    The estimator defines ``predict_proba`` and ``_grow_all(seeds)``.
+    The estimator defines ``predict_proba``, ``_X_predict(X)`` and ``_grow_all(seeds)``,
+    and keeps its trees in ``self._forest`` (``apply``, ``feature_importances``).
     """
 
     def _n_candidate_features(self, n_features):
@@ -97,6 +99,27 @@ class _ForgetForestMixin:
         """
         proba = self.predict_proba(X)
         return self.classes_[np.argmax(proba, axis=1)]
+
+    def apply(self, X):
+        """Index of the leaf each row reaches in each tree (pool numbering).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to route.
+
+        Returns
+        -------
+        leaves : ndarray of shape (n_samples, n_estimators)
+            Leaf numbers; valid until the next ``partial_forget``.
+        """
+        X = self._X_predict(X)
+        return self._forest.apply(X)
+
+    @property
+    def feature_importances_(self):
+        check_is_fitted(self)
+        return self._forest.feature_importances(self.n_features_in_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

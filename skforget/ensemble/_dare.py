@@ -306,24 +306,3 @@ class DaREForestClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, Bas
         """
         X = self._X_predict(X)
         return self._forest.predict_proba(X)
-
-    def apply(self, X):
-        """Index of the leaf each row reaches in each tree (pool numbering).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to route.
-
-        Returns
-        -------
-        leaves : ndarray of shape (n_samples, n_estimators)
-            Leaf numbers; valid until the next ``partial_forget``.
-        """
-        X = self._X_predict(X)
-        return self._forest.apply(X)
-
-    @property
-    def feature_importances_(self):
-        check_is_fitted(self)
-        return self._forest.feature_importances(self.n_features_in_)

@@ -446,27 +446,6 @@ class HedgeCutClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, BaseE
         X = self._X_predict(X)
         return self._forest.predict_proba(X, n_jobs=self.n_jobs)
 
-    def apply(self, X):
-        """Index of the leaf each row reaches in each tree (pool numbering).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to route.
-
-        Returns
-        -------
-        leaves : ndarray of shape (n_samples, n_estimators)
-            Leaf numbers; valid until the next ``partial_forget``.
-        """
-        X = self._X_predict(X)
-        return self._forest.apply(X)
-
-    @property
-    def feature_importances_(self):
-        check_is_fitted(self)
-        return self._forest.feature_importances(self.n_features_in_)
-
 
 def _check_rescored(model):
     """Assert the forest equals its own draws re-scored on the remaining rows.

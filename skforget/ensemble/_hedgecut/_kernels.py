@@ -49,9 +49,9 @@ def _goes_left(code, cut, iscat, mask):
     return code <= cut
 
 
-@njit(cache=True)
-def _score(ccnt, c, n_classes, msl):
-    """Split score of candidate ``c`` (larger is better), -1 when invalid."""
+@njit(cache=True, inline="always")
+def _sides(ccnt, c, n_classes):
+    """Rows on each side of candidate ``c`` and the sums of squared class counts."""
     nl = 0
     nr = 0
     ql = 0.0
@@ -63,6 +63,13 @@ def _score(ccnt, c, n_classes, msl):
         nr += b
         ql += np.float64(a) * a
         qr += np.float64(b) * b
+    return nl, nr, ql, qr
+
+
+@njit(cache=True)
+def _score(ccnt, c, n_classes, msl):
+    """Split score of candidate ``c`` (larger is better), -1 when invalid."""
+    nl, nr, ql, qr = _sides(ccnt, c, n_classes)
     if nl < msl or nr < msl:
         return -1.0
     return ql / nl + qr / nr
@@ -85,63 +92,19 @@ def _gain(ccnt, c, ncnt, v, n_classes, msl):
     return s - q / n
 
 
-@njit(cache=True)
-def _slack(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain, split):
-    """Removals node ``v`` absorbs before its decision could change (scores unread till then).
-
-    A removal moves every score, and the unsplit node's, by at most 1. A split
-    keeps its best candidate while the gap to the runner-up stays positive,
-    its gain stays >= ``min_gain`` and its smaller side keeps ``msl`` rows; a
-    dormant leaf stays one while every gain stays below ``min_gain`` and some
-    candidate stays valid.
-    """
-    best = -1
-    s_best = -1.0
-    s_second = -1.0
-    max_valid = -1
-    for c in range(c0, c0 + k):
-        s = _score(ccnt, c, n_classes, msl)
-        if s > s_best:
-            s_second = s_best
-            s_best = s
-            best = c
-        elif s > s_second:
-            s_second = s
-        if s >= 0.0:
-            nl = 0
-            nr = 0
-            for cl in range(n_classes):
-                nl += ccnt[c, 0, cl]
-                nr += ccnt[c, 1, cl]
-            room = min(nl, nr) - msl
-            if room > max_valid:
-                max_valid = room
-    if best < 0:
-        return -1
-    gain = _gain(ccnt, best, ncnt, v, n_classes, msl)
-    tol = 1e-9 * (1.0 + s_best)
-    if split:
-        out = np.int64(1 << 40)
-        if s_second >= 0.0:
-            out = np.int64(np.ceil((s_best - s_second - tol) / 2.0)) - 1
-        out = min(out, np.int64(np.floor((gain - min_gain - tol) / 2.0)))
-        nl = 0
-        nr = 0
-        for cl in range(n_classes):
-            nl += ccnt[best, 0, cl]
-            nr += ccnt[best, 1, cl]
-        return min(out, min(nl, nr) - msl)
-    out = np.int64(np.ceil((min_gain - gain - tol) / 2.0)) - 1
-    return min(out, max_valid)
-
-
 @njit(cache=True, inline="always")
-def _rescore(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain, scores, work):
-    """Best candidate, its gain, and the slack of the decision it implies.
+def _rescore(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain, rooms):
+    """Best candidate, its gain, and the *slack* of the decision it implies.
 
-    One pass over the candidates (each score computed once); the slack is
-    :func:`_slack`'s for a split when the gain pays, for a dormant leaf when
-    not. Returns ``(best, gain, slack)``; ``best`` is -1 when none is valid.
+    The slack is how many removals node ``v`` absorbs before its decision
+    could change, so that forgetting need not read its scores till then. A
+    removal moves every score, and the unsplit node's, by at most 1. A split
+    (gain >= ``min_gain``) keeps its best candidate while the gap to the
+    runner-up stays positive, its gain stays >= ``min_gain`` and its smaller
+    side keeps ``msl`` rows; a dormant leaf stays one while every gain stays
+    below ``min_gain`` and some candidate stays valid. One pass over the
+    candidates (``rooms`` is scratch of length >= ``k``). Returns ``(best,
+    gain, slack)``; ``best`` is -1 when no candidate is valid.
     """
     best = -1
     s_best = -1.0
@@ -149,25 +112,14 @@ def _rescore(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain, scores, work):
     max_room = -1
     for j in range(k):
         c = c0 + j
-        nl = 0
-        nr = 0
-        ql = 0.0
-        qr = 0.0
-        for cl in range(n_classes):
-            a = ccnt[c, 0, cl]
-            b = ccnt[c, 1, cl]
-            nl += a
-            nr += b
-            ql += np.float64(a) * a
-            qr += np.float64(b) * b
+        nl, nr, ql, qr = _sides(ccnt, c, n_classes)
         s = -1.0
         if nl >= msl and nr >= msl:
             s = ql / nl + qr / nr
             room = min(nl, nr) - msl
             if room > max_room:
                 max_room = room
-            work[j] = room
-        scores[j] = s
+            rooms[j] = room
         if s > s_best:
             s_second = s_best
             s_best = s
@@ -188,7 +140,7 @@ def _rescore(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain, scores, work):
         if s_second >= 0.0:
             out = np.int64(np.ceil((s_best - s_second - tol) / 2.0)) - 1
         out = min(out, np.int64(np.floor((gain - min_gain - tol) / 2.0)))
-        return best, gain, min(out, work[best - c0])
+        return best, gain, min(out, rooms[best - c0])
     out = np.int64(np.ceil((min_gain - gain - tol) / 2.0)) - 1
     return best, gain, min(out, max_room)
 
@@ -289,11 +241,7 @@ def _hedge_set(cnt, k, best, n_classes, msl, budget, need):
     """
     anchor = -1.0
     for j in range(k):
-        nl = 0
-        nr = 0
-        for c in range(n_classes):
-            nl += cnt[j, 0, c]
-            nr += cnt[j, 1, c]
+        nl, nr, _, _ = _sides(cnt, j, n_classes)
         if min(nl, nr) - msl >= budget:
             s = _score(cnt, j, n_classes, msl)
             if s > anchor:
@@ -508,7 +456,7 @@ def _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, root, nodes, thr, nmas
         nodes[v, C0] = c0
         nodes[v, NCAND] = bt_k
         nodes[v, ACT] = c0 + bt_best
-        nodes[v, SLACK] = _slack(ccnt, ncnt, v, c0, bt_k, n_classes, msl, min_gain, not dormant)
+        nodes[v, SLACK] = _rescore(ccnt, ncnt, v, c0, bt_k, n_classes, msl, min_gain, need)[2]
         if not dormant:
             nodes[v, KIND] = SPLIT
         in_place = True
@@ -634,7 +582,7 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
     """Remove ``rows`` (already marked dead) from every tree's counts.
 
     A node re-checks its stopping rules (it becomes a leaf as a refit would).
-    While its slack (removals it can absorb, see ``_slack``) lasts it only
+    While its slack (removals it can absorb, see ``_rescore``) lasts it only
     updates counts; then it re-scores its candidates: a split whose gain no
     longer pays becomes a dormant leaf, a dormant leaf whose gain does wakes
     up (regrows), a hedged alternative that became best takes over at once, and
@@ -645,7 +593,6 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
     """
     n_pending = 0
     sides = np.empty(Xc.shape[1], dtype=np.int64)  # candidates per node <= features
-    scores = np.empty(Xc.shape[1])
     rooms = np.empty(Xc.shape[1], dtype=np.int64)
     half = front.shape[0] // 2
     n_trees = roots.shape[0]
@@ -695,7 +642,7 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
                 if nodes[v, SLACK] < 0:
                     work[W_RESCORES] += 1
                     best, gain, slack = _rescore(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain,
-                                                 scores, rooms)
+                                                 rooms)
                     change = best < 0
                     if not change and gain < min_gain:
                         if split:  # the split no longer pays: a dormant leaf
