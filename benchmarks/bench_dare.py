@@ -10,63 +10,19 @@ max_depth=10, n_jobs=1) on the same 80/20 split.
 
 import argparse
 import pickle
-import time
-from pathlib import Path
 
 import numpy as np
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
 
+from _common import cpu_timed, load, single_row_latency, timed  # benchmarks/ (the scripts are run as files)
 from skforget.ensemble import DaREForestClassifier
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-
-
-def load(name):
-    """Features as float32 (categories ordinal-coded) and 0/1 labels."""
-    import pandas as pd
-
-    if name == "adult":
-        df = pd.read_csv(DATA / "adult.csv", header=None, skipinitialspace=True)
-        y = (df.pop(14).str.strip().str.rstrip(".") == ">50K").to_numpy(int)
-    else:
-        df = pd.read_csv(DATA / "cardio.csv", sep=";").drop(columns="id")
-        y = df.pop("cardio").to_numpy(int)
-    for col in df.columns:
-        if not pd.api.types.is_numeric_dtype(df[col]):
-            df[col] = df[col].astype("category").cat.codes
-    return df.to_numpy(np.float32), y
-
-
-def timed(fn, repeat=1):
-    best = np.inf
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t)
-    return best, out
-
-
-def cpu_timed(fn):
-    """Wall and CPU (this thread) seconds: CPU time is less sensitive to a busy machine."""
-    t, c = time.perf_counter(), time.thread_time()
-    fn()
-    return time.perf_counter() - t, time.thread_time() - c
-
-
-def single_row_latency(predict_proba, X, n=300):
-    times = []
-    for i in range(n):
-        row = X[i : i + 1]
-        t = time.perf_counter()
-        predict_proba(row)
-        times.append(time.perf_counter() - t)
-    return np.median(times)
 
 
 def run(name, n_forget, seed=0):
-    X, y = load(name)
+    X, y, _ = load(name, np.float32)
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, random_state=seed)
     params = dict(n_estimators=50, max_depth=10, random_state=seed)
     sk = RandomForestClassifier(n_jobs=1, **params)

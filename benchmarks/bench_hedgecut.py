@@ -12,54 +12,19 @@ latency and batch throughput, each next to scikit-learn's
 
 import argparse
 import pickle
-import time
-from pathlib import Path
 
 import numpy as np
 from sklearn.ensemble import ExtraTreesClassifier
 from sklearn.model_selection import train_test_split
 
+from _common import cpu_timed, load, single_row_latency  # benchmarks/ (the scripts are run as files)
 from skforget.ensemble import HedgeCutClassifier
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-
-
-def load(name):
-    """float64 features (categories ordinal-coded), 0/1 labels, categorical column indices."""
-    import pandas as pd
-
-    if name == "adult":
-        df = pd.read_csv(DATA / "adult.csv", header=None, skipinitialspace=True)
-        y = (df.pop(14).str.strip().str.rstrip(".") == ">50K").to_numpy(int)
-    else:
-        df = pd.read_csv(DATA / "cardio.csv", sep=";").drop(columns="id")
-        y = df.pop("cardio").to_numpy(int)
-    cat = []
-    for i, col in enumerate(df.columns):
-        if not pd.api.types.is_numeric_dtype(df[col]):
-            df[col] = df[col].astype("category").cat.codes
-            cat.append(i)
-    return df.to_numpy(np.float64), y, cat or None
-
-
-def timed(fn):
-    t, c = time.perf_counter(), time.thread_time()
-    fn()
-    return time.perf_counter() - t, time.thread_time() - c
-
-
-def single_row_latency(predict_proba, X, n=300):
-    times = []
-    for i in range(n):
-        row = X[i : i + 1]
-        t = time.perf_counter()
-        predict_proba(row)
-        times.append(time.perf_counter() - t)
-    return np.median(times)
 
 
 def run(name, n_forget, seed=0):
     X, y, cat = load(name)
+    cat = cat or None
     X_tr, X_te, y_tr, y_te = train_test_split(X, y, test_size=0.2, random_state=seed)
     et = ExtraTreesClassifier(n_estimators=100, min_samples_leaf=2, n_jobs=1, random_state=seed)
     hc = HedgeCutClassifier(n_estimators=100, categorical_features=cat, n_jobs=1,
@@ -69,8 +34,8 @@ def run(name, n_forget, seed=0):
     for i in range(200):                 # forgets that switch and regrow, predictions
         warm.partial_forget(i)
     warm.predict_proba(X_te[:5])
-    t_et, c_et = timed(lambda: et.fit(X_tr, y_tr))
-    t_hc, c_hc = timed(lambda: hc.fit(X_tr, y_tr))
+    t_et, c_et = cpu_timed(lambda: et.fit(X_tr, y_tr))
+    t_hc, c_hc = cpu_timed(lambda: hc.fit(X_tr, y_tr))
     acc_et, acc_hc = et.score(X_te, y_te), hc.score(X_te, y_te)
     size_et, size_hc = len(pickle.dumps(et)), len(pickle.dumps(hc))
     stats = hc._forest.stats()
@@ -79,7 +44,7 @@ def run(name, n_forget, seed=0):
     hc.partial_forget(int(rows[0]))  # warm-up (compiled kernels already cached)
     wall, cpu = [], []
     for r in rows[1:]:
-        w, c = timed(lambda: hc.partial_forget(int(r)))
+        w, c = cpu_timed(lambda: hc.partial_forget(int(r)))
         wall.append(w)
         cpu.append(c)
     wall, cpu = np.array(wall) * 1e6, np.array(cpu) * 1e6
@@ -89,8 +54,8 @@ def run(name, n_forget, seed=0):
     X_one = np.ascontiguousarray(X_te)
     one_et = single_row_latency(et.predict_proba, X_one) * 1e6
     one_hc = single_row_latency(hc.predict_proba, X_one) * 1e6
-    t_b_et, _ = timed(lambda: et.predict_proba(X_te))
-    t_b_hc, _ = timed(lambda: hc.predict_proba(X_te))
+    t_b_et, _ = cpu_timed(lambda: et.predict_proba(X_te))
+    t_b_hc, _ = cpu_timed(lambda: hc.predict_proba(X_te))
 
     print(f"\n== {name}: {X_tr.shape[0]} training rows, {X.shape[1]} features, budget "
           f"r = {hc.budget_} ==")
