@@ -4,7 +4,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from skforget.base import _RowRegistry
 
@@ -12,7 +12,7 @@ from skforget.base import _RowRegistry
 class _ForgetForestMixin:
     """Helpers for tree ensembles that keep their rows in ``self._rows`` and grow per-tree streams.
 
-    The estimator defines ``predict_proba``, ``_X_predict(X)`` and ``_grow_all(seeds)``,
+    The estimator defines ``predict_proba``, ``_grow_all(seeds)`` and ``_predict_dtype``,
     and keeps its trees in ``self._forest`` (``apply``, ``feature_importances``).
     """
 
@@ -67,6 +67,21 @@ class _ForgetForestMixin:
                         owned=owned and first)
         registry.remap_codes(new_code_of_old, stop=registry.n - X_rows.shape[0])
         self._rows, self._fixed_classes, self.classes_ = registry, fixed, new_classes
+
+    def _X_predict(self, X):
+        """Validated rows to score, as ``_predict_dtype`` in C order.
+
+        Small float batches of the right dtype skip ``validate_data``'s fixed
+        cost (scoring services) after the same checks; anything else goes
+        through it.
+        """
+        check_is_fitted(self)
+        if (type(X) is np.ndarray and X.ndim == 2 and X.dtype == self._predict_dtype
+                and X.flags.c_contiguous and X.shape[1] == self.n_features_in_
+                and 0 < X.shape[0] <= 64 and not hasattr(self, "feature_names_in_")
+                and np.isfinite(X).all()):
+            return X
+        return validate_data(self, X, dtype=self._predict_dtype, order="C", reset=False)
 
     def predict_log_proba(self, X):
         """Logarithm of :meth:`predict_proba`.

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from skforget.base import ForgetMixin, _owned
 from skforget.ensemble._base import _ForgetForestMixin
@@ -121,6 +121,7 @@ class DaREForestClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, Bas
     """
 
     forget_guarantee = "distribution"
+    _predict_dtype = np.float32
 
     _parameter_constraints = {
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
@@ -279,18 +280,6 @@ class DaREForestClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, Bas
         np.testing.assert_array_equal(self.predict_proba(X), refit.predict_proba(X))
 
     # --------------------------------------------------------------- prediction
-    def _X_predict(self, X):
-        check_is_fitted(self)
-        if (type(X) is np.ndarray and X.ndim == 2 and X.dtype == np.float32
-                and X.flags.c_contiguous and X.shape[1] == self.n_features_in_
-                and 0 < X.shape[0] <= 64 and not hasattr(self, "feature_names_in_")):
-            # fast path for small float32 batches (scoring services): the checks
-            # validate_data would make, without its fixed cost
-            if not np.isfinite(X).all():
-                return validate_data(self, X, dtype=np.float32, order="C", reset=False)
-            return X
-        return validate_data(self, X, dtype=np.float32, order="C", reset=False)
-
     def predict_proba(self, X):
         """Class probabilities: the mean over trees of the class fractions in the leaf.
 

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from skforget.base import ForgetMixin
 from skforget.ensemble._base import _ForgetForestMixin
@@ -177,6 +177,7 @@ class HedgeCutClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, BaseE
     """
 
     forget_guarantee = "budgeted"
+    _predict_dtype = np.float64
 
     _parameter_constraints = {
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
@@ -422,14 +423,6 @@ class HedgeCutClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, BaseE
         _check_rescored(self)
 
     # --------------------------------------------------------------- prediction
-    def _X_predict(self, X):
-        check_is_fitted(self)
-        if (type(X) is np.ndarray and X.ndim == 2 and X.dtype == np.float64
-                and X.shape[1] == self.n_features_in_ and 0 < X.shape[0] <= 64
-                and not hasattr(self, "feature_names_in_") and np.isfinite(X).all()):
-            return X  # fast path for small batches (scoring services)
-        return validate_data(self, X, dtype=np.float64, reset=False)
-
     def predict_proba(self, X):
         """Class probabilities: the mean over trees of the class fractions in the leaf.
 
