@@ -243,6 +243,36 @@ def test_partial_fit_adds_rows_like_a_fit():
     model._assert_forget_matches(_refit(model, X, y, keep), X)
 
 
+
+def test_signed_zeros_are_one_value():
+    """-0.0 and 0.0 are one value on every path: the rank order and sorts (which see two
+    bit patterns), the comparisons of forgetting and routing, and a row passed back."""
+    rng = np.random.RandomState(0)
+    n = 240
+    X = rng.randint(-2, 3, size=(n, 3)).astype(np.float32)
+    X[(X == 0) & (rng.rand(n, 3) < 0.5)] = -0.0
+    y = (X[:, 0] + X[:, 1] + rng.normal(size=n) > 0).astype(int)
+    X_given = np.asfortranarray(X)  # kept as is by validation: the model must not edit it
+    neg_zero = (X == 0) & np.signbit(X)
+    forget = rng.choice(n, 60, replace=False)
+    keep = np.ones(n, dtype=bool)
+    for kw in (EXACT, dict(max_features=2, k=2, topd=1)):
+        model = DaREForestClassifier(n_estimators=3, max_depth=5, random_state=0, **kw)
+        model.fit(X_given, y)
+        assert ((X_given == 0) & np.signbit(X_given)).sum() == neg_zero.sum() > 0
+        assert_invariants(model)
+        keep[:] = True
+        for r in forget:
+            model.partial_forget(int(r))
+            keep[r] = False
+        assert_invariants(model)
+        if kw is EXACT:
+            model._assert_forget_matches(_refit(model, X, y, keep), X)
+    signed = np.flatnonzero(neg_zero.any(axis=1) & keep)[:2]
+    model.partial_forget(signed, X=X[signed])  # the rows as given, -0.0 and all
+    assert_invariants(model)
+
+
 # ------------------------------------------------------- sampling switched on
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -15,6 +15,15 @@ from skforget.ensemble._forest import _Forest, _GrowParams
 _NO_DEPTH_LIMIT = 1 << 30
 
 
+def _one_zero(X):
+    """Turn -0.0 into 0.0 in place.
+
+    Comparisons (forgetting, routing) see one value where the bit patterns that
+    sorts and value ranks order by see two; with a single zero every path agrees.
+    """
+    X[X == 0] = 0.0
+
+
 class DaREForestClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, BaseEstimator):
     """Random forest classifier with fast ``partial_forget`` (DaRE).
 
@@ -234,6 +243,7 @@ class DaREForestClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, Bas
     def _grow_all(self, seeds):
         reg = self._rows
         reg.X = np.asfortranarray(reg.X)
+        _one_zero(reg.X)  # the store is private: validation copied, or the registry did
         forest = _Forest(self._params(self.n_features_in_))
         forest.grow(reg.X, reg.codes, reg.alive, seeds, n_jobs=self.n_jobs,
                     verbose=self.verbose)
@@ -261,10 +271,12 @@ class DaREForestClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, Bas
                     if isinstance(value, np.ndarray) and not value.flags.writeable:
                         setattr(obj, name, value.copy())
             reg.X = np.asfortranarray(reg.X)
+            _one_zero(reg.X)  # (pickled before signed zeros were merged at fit)
             self._forest._restore_order(reg.X, reg.alive, reg.n)
 
     def _check_forget_X(self, X):
-        return validate_data(self, X, dtype=np.float32, order="C", reset=False)
+        X = validate_data(self, X, dtype=np.float32, order="C", reset=False)
+        return X + np.float32(0.0)  # a copy with one zero, as the stored rows have
 
     def _assert_forget_matches(self, refit, X):
         """Assert the same trees node for node, and the same predictions.

@@ -444,7 +444,6 @@ def _candidates(keys, m, n_classes, cand, bits):
     mask = np.uint64(0xFFFFFFFF)
     n_cand = 0
     # label range of the current group
-    g0 = 0
     v0 = keys[0] >> np.uint64(32) if m > 0 else np.uint64(0)
     lab_min0 = keys[0] & mask if m > 0 else np.uint64(0)
     lab_max0 = lab_min0
@@ -468,7 +467,7 @@ def _candidates(keys, m, n_classes, cand, bits):
         if min(lab_min0, lab_min1) != max(lab_max0, lab_max1):
             cand[n_cand] = g1
             n_cand += 1
-        g0, lab_min0, lab_max0 = g1, lab_min1, lab_max1
+        lab_min0, lab_max0 = lab_min1, lab_max1
     return n_cand
 
 
@@ -946,14 +945,12 @@ def _reanchor(X, y, ranks, perm_t, node, nodes, alive, r, f, s, ti, slots, thr_v
     valid)`` of them). One pass over the node's rows finds that value and its
     class counts by rank. Returns False, having changed only the emptied
     side's counts, where a rescan is needed: no such value, the new pair not
-    valid, another threshold on the value, or signed zeros (which the float
-    comparisons of deletion and the key order of a sort disagree on).
+    valid, or another threshold on the value. (The rows hold no -0.0: the
+    estimator merges it into 0.0, so float comparisons and ranks agree.)
     """
     x = X[r, f]
     v0 = thr_v[ti, 0]
     v1 = thr_v[ti, 1]
-    if x == 0 or v0 == 0 or v1 == 0:
-        return False
     n0 = 0
     n1 = 0
     for j in range(n_classes):
