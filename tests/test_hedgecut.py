@@ -264,6 +264,52 @@ def test_bad_forget_changes_nothing(cancer):
     assert pickle.dumps(model) != before
 
 
+def _near_copies(n=300, seed=0):
+    rng = np.random.RandomState(seed)
+    x0 = rng.randint(0, 2, n)
+    y = x0 ^ (rng.uniform(size=n) < 0.2)
+    x1 = x0 ^ (rng.uniform(size=n) < 0.05)
+    return np.column_stack([x0, x1]).astype(float), y
+
+
+@pytest.mark.parametrize("full_pools", [False, True])
+def test_split_moving_to_unbuilt_candidate_keeps_its_draws(full_pools):
+    """Without hedging the root has no variant: it keeps its candidates and regrows its children.
+
+    With pools too small for the children the node regrows whole (fresh
+    draws) after the pools grow; both end equal to a re-scoring.
+    """
+    X, y = _near_copies()
+    x0, x1 = X[:, 0], X[:, 1]
+    model = HedgeCutClassifier(n_estimators=3, max_features=None, epsilon=0.0,
+                               random_state=0).fit(X, y)
+    forest = model._forest
+    if full_pools:  # exact-size pools, as a pickle holds them
+        forest.pools, forest.roots = forest._compacted()
+    nodes, cand = forest.pools.nodes, forest.pools.cand
+    roots = forest.roots.copy()
+    c0s = nodes[roots, K.C0].copy()
+    cap = nodes.shape[0]
+    for root in roots:
+        c0 = nodes[root, K.C0]
+        assert nodes[root, K.FEAT] == 0
+        assert nodes[root, K.NCAND] == 2
+        built = cand[c0:c0 + 2, K.CLEFT] >= 0
+        assert built.sum() == 1 and built[nodes[root, K.ACT] - c0]  # no variant
+    model.partial_forget(np.flatnonzero((x0 == y) & (x1 != y)))
+    nodes = forest.pools.nodes
+    assert model.n_switches_ == 0
+    assert model.n_regrown_ >= len(roots)
+    if full_pools:
+        assert nodes.shape[0] > cap  # the pools grew
+        assert (nodes[forest.roots, K.C0] != c0s).any()  # a root regrew whole
+    else:
+        np.testing.assert_array_equal(nodes[forest.roots, K.C0], c0s)
+        assert (nodes[forest.roots, K.FEAT] == 1).all()
+    _check_rescored(model)
+    np.testing.assert_allclose(model.predict_proba(X), _rescored_proba(model, X), rtol=1e-12)
+
+
 def test_pickle_round_trip_then_forget(cancer):
     X, y = cancer
     model = HedgeCutClassifier(n_estimators=6, epsilon=0.02, random_state=0).fit(X, y)

@@ -62,7 +62,8 @@ class _Pools:
         ``root`` holds its rows, depth, budget and hedging allowance.
         """
         state, cursor = rng[t], self.cursor.copy()
-        scratch = K._scratch_for(Xc.shape[1], params.max_features, params.n_classes)
+        scratch = K._scratch_for(Xc.shape[1], params.max_features, params.n_classes,
+                                   Xc.shape[0])
         while True:
             stack = np.empty(self.nodes.shape[0] + 2, dtype=np.int64)
             created = K._grow(
@@ -169,7 +170,7 @@ class _HedgeForest:
                 params.max_features, params.max_tries, self.hedge_min, HEDGE_ROWS,
                 fresh_budget, pending, pending_tree, first, kill, stats, n_live, params.min_gain,
                 grow_stack,
-                *self._grow_scratch(Xc.shape[1]))
+                *self._grow_scratch(Xc.shape))
             if stuck < 0:
                 return int(stats[0]), int(stats[1])
             p.enlarge()
@@ -188,11 +189,11 @@ class _HedgeForest:
             self._work_arrays = arrays
         return arrays
 
-    def _grow_scratch(self, n_features):
+    def _grow_scratch(self, shape):
         scratch = self.__dict__.get("_grow_arrays")
-        if scratch is None:
-            scratch = K._scratch_for(n_features, self.params.max_features,
-                                     self.params.n_classes)
+        if scratch is None or scratch[-1].shape[0] < shape[0]:
+            scratch = K._scratch_for(shape[1], self.params.max_features,
+                                     self.params.n_classes, shape[0])
             self._grow_arrays = scratch
         return scratch
 

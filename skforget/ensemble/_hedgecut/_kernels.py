@@ -164,7 +164,7 @@ def _popcount(x):
 
 
 @njit(cache=True)
-def _draw(Xc, perm, start, end, alive, rng, t, max_features, n_feat, is_cat, feats,
+def _draw(Xc, perm, start, end, rng, t, max_features, n_feat, is_cat, feats,
           out_f, out_cut, out_cat, out_mask):
     """Draw up to ``max_features`` candidates among the node's non-constant features.
 
@@ -185,9 +185,7 @@ def _draw(Xc, perm, start, end, alive, rng, t, max_features, n_feat, is_cat, fea
         if is_cat[f]:
             present = np.uint64(0)
             for i in range(start, end):
-                r = perm[i]
-                if alive[r]:
-                    present |= np.uint64(1) << np.uint64(Xc[r, f])
+                present |= np.uint64(1) << np.uint64(Xc[perm[i], f])
             if _popcount(present) < 2:
                 continue
             sub = np.uint64(0)
@@ -200,13 +198,9 @@ def _draw(Xc, perm, start, end, alive, rng, t, max_features, n_feat, is_cat, fea
             lo = 255
             hi = 0
             for i in range(start, end):
-                r = perm[i]
-                if alive[r]:
-                    c = Xc[r, f]
-                    if c < lo:
-                        lo = c
-                    if c > hi:
-                        hi = c
+                c = Xc[perm[i], f]
+                lo = min(lo, c)
+                hi = max(hi, c)
             if lo >= hi:
                 continue
             out_cut[k] = lo + _randint(rng, t, hi - lo)
@@ -218,16 +212,37 @@ def _draw(Xc, perm, start, end, alive, rng, t, max_features, n_feat, is_cat, fea
 
 
 @njit(cache=True)
-def _count(Xc, y, perm, start, end, alive, k, out_f, out_cut, out_cat, out_mask, cnt):
-    cnt[:k] = 0
-    for i in range(start, end):
-        r = perm[i]
-        if not alive[r]:
-            continue
-        lab = y[r]
-        for j in range(k):
-            side = 0 if _goes_left(Xc[r, out_f[j]], out_cut[j], out_cat[j], out_mask[j]) else 1
-            cnt[j, side, lab] += 1
+def _count(Xc, y, perm, start, end, k, out_f, out_cut, out_cat, out_mask, tot, cnt):
+    """Class counts on each side of the ``k`` drawn candidates (``tot``: the node's).
+
+    One pass per candidate counting the rows going left; the right side is
+    the rest. Two classes accumulate in registers (no store per row).
+    """
+    n_classes = tot.shape[0]
+    for j in range(k):
+        f = out_f[j]
+        cut = out_cut[j]
+        iscat = out_cat[j]
+        mask = out_mask[j]
+        if n_classes == 2:
+            n_left = 0
+            n_left1 = 0
+            for i in range(start, end):
+                r = perm[i]
+                left = np.int64(_goes_left(Xc[r, f], cut, iscat, mask))
+                n_left += left
+                n_left1 += left & y[r]
+            cnt[j, 0, 0] = n_left - n_left1
+            cnt[j, 0, 1] = n_left1
+        else:
+            for c in range(n_classes):
+                cnt[j, 0, c] = 0
+            for i in range(start, end):
+                r = perm[i]
+                if _goes_left(Xc[r, f], cut, iscat, mask):
+                    cnt[j, 0, y[r]] += 1
+        for c in range(n_classes):
+            cnt[j, 1, c] = tot[c] - cnt[j, 0, c]
 
 
 @njit(cache=True)
@@ -262,19 +277,24 @@ def _hedge_set(cnt, k, best, n_classes, msl, budget, need):
 
 
 @njit(cache=True)
-def _partition(Xc, perm, start, end, f, cut, iscat, mask):
-    """Move the rows going left to the front of ``perm[start:end]``; return the boundary."""
-    i = start
-    j = end - 1
-    while i <= j:
-        if _goes_left(Xc[perm[i], f], cut, iscat, mask):
-            i += 1
-        else:
-            tmp = perm[i]
-            perm[i] = perm[j]
-            perm[j] = tmp
-            j -= 1
-    return i
+def _partition(Xc, perm, start, end, f, cut, iscat, mask, buf):
+    """Put the rows going left first in ``perm[start:end]`` (stable); return the boundary.
+
+    Branch-free: left rows are written in place (never ahead of the read),
+    right rows to ``buf``, then copied back behind them.
+    """
+    n_left = start
+    n_right = 0
+    for i in range(start, end):
+        r = perm[i]
+        left = _goes_left(Xc[r, f], cut, iscat, mask)
+        perm[n_left] = r
+        buf[n_right] = r
+        n_left += np.int64(left)
+        n_right += 1 - np.int64(left)
+    for i in range(n_right):
+        perm[n_left + i] = buf[i]
+    return n_left
 
 
 @njit(cache=True)
@@ -310,7 +330,7 @@ def _set_active(nodes, thr, nmask, cand, cmask, edges, v, c):
 @njit(cache=True)
 def _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, root, nodes, thr, nmask, ncnt,
           cand, cmask, ccnt, perm, cursor, max_depth, mss, msl, max_features, max_tries,
-          hedge_min, n_total, min_gain, stack, iscr, uscr, cscr):
+          hedge_min, n_total, min_gain, stack, iscr, uscr, cscr, pbuf):
     """Grow the subtree of node ``root`` from its live rows ``perm[START:END]``.
 
     ``root`` must hold START, END (all rows in it live), DEPTH, BUDGET and
@@ -374,11 +394,11 @@ def _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, root, nodes, thr, nmas
         bt_best = -1
         bt_nonrobust = 1 << 30
         for _ in range(max_tries):
-            k = _draw(Xc, perm, start, end, alive, rng, t, max_features, n_feat, is_cat,
+            k = _draw(Xc, perm, start, end, rng, t, max_features, n_feat, is_cat,
                       feats, sc_f, sc_cut, sc_cat, sc_mask)
             if k == 0:
                 break  # every feature is constant here: no draw can split
-            _count(Xc, y, perm, start, end, alive, k, sc_f, sc_cut, sc_cat, sc_mask, sc_cnt)
+            _count(Xc, y, perm, start, end, k, sc_f, sc_cut, sc_cat, sc_mask, ncnt[v], sc_cnt)
             best = -1
             best_s = -1.0
             for j in range(k):
@@ -471,7 +491,8 @@ def _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, root, nodes, thr, nmas
                 cursor[2] += n
                 for i in range(n):
                     perm[seg + i] = perm[start + i]
-            mid = _partition(Xc, perm, seg, seg + n, bt_f[j], bt_cut[j], bt_cat[j], bt_mask[j])
+            mid = _partition(Xc, perm, seg, seg + n, bt_f[j], bt_cut[j], bt_cat[j], bt_mask[j],
+                             pbuf)
             for side in range(2):
                 w = cursor[0]
                 cursor[0] += 1
@@ -510,11 +531,11 @@ def _local_budget(budget, n, n_total):
     return min(budget, np.int64(np.ceil(mu + 3.0 * np.sqrt(mu) + 2.0)))
 
 
-def _scratch_for(n_features, max_features, n_classes):
+def _scratch_for(n_features, max_features, n_classes, n_rows):
     """Scratch arrays of ``_grow`` (allocated once per forest or growing thread)."""
     width = max(n_features, max_features)
     return (np.empty((9, width), dtype=np.int64), np.empty((2, width), dtype=np.uint64),
-            np.empty((2, width, 2, n_classes), dtype=np.int64))
+            np.empty((2, width, 2, n_classes), dtype=np.int64), np.empty(n_rows, dtype=np.int32))
 
 
 @njit(cache=True)
@@ -616,7 +637,7 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
                     _prefetch_node(nodes, ncnt, cand, cmask, ccnt, front[cur + i + _AHEAD])
                 v = front[cur + i]
                 t = front_tree[cur + i]
-                if nodes[v, PENDING] or nodes[v, KIND] == DEAD:
+                if nodes[v, KIND] == DEAD:
                     continue
                 work[W_NODES] += 1
                 ncnt[v, lab] -= 1
@@ -624,6 +645,13 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
                 k = nodes[v, NCAND]
                 if k == 0:
                     continue  # a plain leaf
+                if nodes[v, PENDING]:  # keeps its counts current, decides at regrowth
+                    c0 = nodes[v, C0]
+                    for c in range(c0, c0 + k):
+                        side = 0 if _goes_left(Xc[r, cand[c, CF]], cand[c, CCUT], cand[c, CCAT],
+                                               cmask[c]) else 1
+                        ccnt[c, side, lab] -= 1
+                    continue
                 if nodes[v, NTOT] < mss or _is_pure(ncnt, v, n_classes):
                     _drop_subtrees(nodes, cand, v, kill_stack)
                     nodes[v, KIND] = LEAF
@@ -678,22 +706,106 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
 
 
 @njit(cache=True)
+def _rebuild_children(Xc, y, alive, n_classes, edges, is_cat, rng, t, v, nodes, thr, nmask, ncnt,
+                      cand, cmask, ccnt, perm, cursor, max_depth, mss, msl, max_features,
+                      max_tries, hedge_min, fresh_budget, kill_stack, n_total, min_gain, stack,
+                      iscr, uscr, cscr, pbuf):
+    """Make pending node ``v`` split on its best candidate, keeping its draws.
+
+    A pending node whose best candidate is valid and pays (a split that lost
+    its best to an unbuilt competitor, a dormant leaf waking up) keeps its
+    candidates and their counts (they are current): only the new best's two
+    children grow, from the node's live rows. Applies when at most one
+    candidate has a subtree and that one owns the node's rows in place (it is
+    dropped). The children get a fresh budget but no allowance for variants
+    (measured on adult: with one, regrowth time went up 5x, mostly copying
+    rows into variants). Returns 1 when done, 0 when it does not apply (nothing
+    changed), -1 when the pools are too small (the caller then regrows the
+    whole node, see ``_regrow_pending``).
+    """
+    k = nodes[v, NCAND]
+    c0 = nodes[v, C0]
+    if nodes[v, NTOT] < mss or _is_pure(ncnt, v, n_classes):
+        return 0  # a refit stops here: the regrowth makes it a leaf
+    best, gain, slack = _rescore(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain, iscr[7])
+    if best < 0 or gain < min_gain or cand[best, CLEFT] >= 0:
+        return 0
+    start = nodes[v, START]
+    owner = -1
+    for c in range(c0, c0 + k):
+        if cand[c, CLEFT] >= 0:
+            if owner >= 0 or nodes[cand[c, CLEFT], START] != start:
+                return 0  # several subtrees, or one on copied rows: regrow
+            owner = c
+    if cursor[0] + 2 > nodes.shape[0]:
+        return -1
+    if owner >= 0:
+        _unbuild(nodes, cand, owner, kill_stack)
+    n_live = _live_first(perm, start, nodes[v, END], alive)
+    end = start + n_live
+    nodes[v, END] = end
+    mid = _partition(Xc, perm, start, end, cand[best, CF], cand[best, CCUT], cand[best, CCAT],
+                     cmask[best], pbuf)
+    for side in range(2):
+        w = cursor[0]
+        cursor[0] += 1
+        nodes[w, START] = start if side == 0 else mid
+        nodes[w, END] = mid if side == 0 else end
+        nodes[w, DEPTH] = nodes[v, DEPTH] + 1
+        nodes[w, BUDGET] = fresh_budget
+        nodes[w, ALLOW] = 0  # no variants: measured, hedging here costs more than it saves
+        nodes[w, KIND] = LEAF
+        nodes[w, PENDING] = 0
+        nodes[w, NCAND] = 0
+        if side == 0:
+            cand[best, CLEFT] = w
+        else:
+            cand[best, CRIGHT] = w
+    nodes[v, KIND] = SPLIT
+    nodes[v, PENDING] = 0
+    nodes[v, SLACK] = slack
+    _set_active(nodes, thr, nmask, cand, cmask, edges, v, best)
+    for col in (CLEFT, CRIGHT):
+        if _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, cand[best, col], nodes, thr,
+                 nmask, ncnt, cand, cmask, ccnt, perm, cursor, max_depth, mss, msl,
+                 max_features, max_tries, hedge_min, n_total, min_gain, stack, iscr, uscr, cscr,
+                 pbuf) < 0:
+            return -1
+    return 1
+
+
+@njit(cache=True)
 def _regrow_pending(Xc, y, alive, n_classes, edges, is_cat, rng, nodes, thr, nmask, ncnt, cand,
                     cmask, ccnt, perm, cursor, max_depth, mss, msl, max_features, max_tries,
                     hedge_min, hedge_rows_factor, fresh_budget, pending, pending_tree, first,
-                    kill_stack, stats, n_total, min_gain, stack, iscr, uscr, cscr):
+                    kill_stack, stats, n_total, min_gain, stack, iscr, uscr, cscr, pbuf):
     """Regrow pending nodes ``first, first+1, ...`` (shallowest first) from their live rows.
 
-    Returns -1 when done, or the position of a node that did not fit: that
-    node is prepared (old subtree dropped, live rows first, pools and random
-    state as before) and the caller grows it after enlarging the pools.
-    ``stats`` accumulates [subtrees regrown, largest one's rows].
+    A node keeps its own draws where ``_rebuild_children`` applies; otherwise
+    its whole subtree regrows with fresh draws. Returns -1 when done, or the
+    position of a node that did not fit: that node is prepared (old subtree
+    dropped, live rows first, pools and random state as before) and the
+    caller grows it after enlarging the pools. ``stats`` accumulates
+    [subtrees regrown, largest one's rows].
     """
     for i in range(first, pending.shape[0]):
         v = pending[i]
         if nodes[v, KIND] == DEAD or not nodes[v, PENDING]:
             continue
         t = pending_tree[i]
+        state = rng[t]
+        c0 = cursor[0]
+        c1 = cursor[1]
+        c2 = cursor[2]
+        stats[0] += 1
+        if nodes[v, NTOT] > stats[1]:
+            stats[1] = nodes[v, NTOT]
+        done = _rebuild_children(
+            Xc, y, alive, n_classes, edges, is_cat, rng, t, v, nodes, thr, nmask, ncnt, cand,
+            cmask, ccnt, perm, cursor, max_depth, mss, msl, max_features, max_tries, hedge_min,
+            fresh_budget, kill_stack, n_total, min_gain, stack, iscr, uscr, cscr, pbuf)
+        if done == 1:
+            continue
         _kill_below(nodes, cand, v, kill_stack)
         start = nodes[v, START]
         n_live = _live_first(perm, start, nodes[v, END], alive)
@@ -701,16 +813,15 @@ def _regrow_pending(Xc, y, alive, n_classes, edges, is_cat, rng, nodes, thr, nma
         nodes[v, BUDGET] = fresh_budget
         nodes[v, ALLOW] = hedge_rows_factor * n_live
         nodes[v, KIND] = LEAF
-        stats[0] += 1
-        if n_live > stats[1]:
-            stats[1] = n_live
-        state = rng[t]
-        c0 = cursor[0]
-        c1 = cursor[1]
-        c2 = cursor[2]
+        rng[t] = state
+        cursor[0] = c0
+        cursor[1] = c1
+        cursor[2] = c2
+        if done < 0:
+            return i
         if _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, v, nodes, thr, nmask, ncnt,
                  cand, cmask, ccnt, perm, cursor, max_depth, mss, msl, max_features, max_tries,
-                 hedge_min, n_total, min_gain, stack, iscr, uscr, cscr) < 0:
+                 hedge_min, n_total, min_gain, stack, iscr, uscr, cscr, pbuf) < 0:
             rng[t] = state
             cursor[0] = c0
             cursor[1] = c1
