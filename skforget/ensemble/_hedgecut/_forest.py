@@ -23,8 +23,17 @@ class _GrowParams:
     min_gain: float
 
 
+def _zeros(shape, dtype):
+    """Zeros starting on a cache line, so that a 64-byte node row spans one line."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape)) * dtype.itemsize
+    raw = np.zeros(size + 64, dtype=np.uint8)
+    skip = -raw.ctypes.data % 64
+    return raw[skip:skip + size].view(dtype).reshape(shape)
+
+
 def _grown(arr, capacity):
-    new = np.zeros((capacity,) + arr.shape[1:], dtype=arr.dtype)
+    new = _zeros((capacity,) + arr.shape[1:], arr.dtype)
     new[: arr.shape[0]] = arr
     return new
 
@@ -36,14 +45,14 @@ class _Pools:
     _CAND = ("cand", "cmask", "ccnt")
 
     def __init__(self, cap_nodes, cap_cand, cap_perm, n_classes):
-        self.nodes = np.zeros((cap_nodes, K.N_COLS), dtype=np.int32)
-        self.thr = np.zeros(cap_nodes)
-        self.nmask = np.zeros(cap_nodes, dtype=np.uint64)
-        self.ncnt = np.zeros((cap_nodes, n_classes), dtype=np.int32)
-        self.cand = np.zeros((cap_cand, K.N_CCOLS), dtype=np.int32)
-        self.cmask = np.zeros(cap_cand, dtype=np.uint64)
-        self.ccnt = np.zeros((cap_cand, 2, n_classes), dtype=np.int32)
-        self.perm = np.zeros(cap_perm, dtype=np.int32)
+        self.nodes = _zeros((cap_nodes, K.N_COLS), np.int32)
+        self.thr = _zeros(cap_nodes, np.float64)
+        self.nmask = _zeros(cap_nodes, np.uint64)
+        self.ncnt = _zeros((cap_nodes, n_classes), np.int32)
+        self.cand = _zeros((cap_cand, K.N_CCOLS), np.int32)
+        self.cmask = _zeros(cap_cand, np.uint64)
+        self.ccnt = _zeros((cap_cand, 2, n_classes), np.int32)
+        self.perm = _zeros(cap_perm, np.int32)
         self.cursor = np.zeros(3, dtype=np.int64)
 
     def enlarge(self, factor=2.0, perm_factor=2.0):

@@ -92,40 +92,59 @@ def _gain(ccnt, c, ncnt, v, n_classes, msl):
     return s - q / n
 
 
-@njit(cache=True, inline="always")
-def _rescore(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain, rooms):
-    """Best candidate, its gain, and the *slack* of the decision it implies.
+@njit(cache=True)
+def _decision(s_best, s_second, room_best, max_room, q_node, n_node, min_gain):
+    """Gain of a node's best candidate and the *slack* of the decision it implies.
 
-    The slack is how many removals node ``v`` absorbs before its decision
+    The slack is how many removals the node absorbs before its decision
     could change, so that forgetting need not read its scores till then. A
-    removal moves every score, and the unsplit node's, by at most 1. A split
-    (gain >= ``min_gain``) keeps its best candidate while the gap to the
-    runner-up stays positive, its gain stays >= ``min_gain`` and its smaller
-    side keeps ``msl`` rows; a dormant leaf stays one while every gain stays
-    below ``min_gain`` and some candidate stays valid. One pass over the
-    candidates (``rooms`` is scratch of length >= ``k``). Returns ``(best,
-    gain, slack)``; ``best`` is -1 when no candidate is valid.
+    removal moves every score, and the unsplit node's (``q_node / n_node``),
+    by at most 1. A split (gain >= ``min_gain``) keeps its best candidate
+    while the gap to the runner-up (score ``s_second``, -1 if none) stays
+    positive, its gain stays >= ``min_gain`` and its smaller side keeps
+    ``msl`` rows (``room_best`` more than that); a dormant leaf stays one
+    while every gain stays below ``min_gain`` and some candidate stays valid
+    (``max_room``: the largest room). Scalars only: callers in hot loops
+    inline the candidate pass (a helper taking arrays costs reference-count
+    calls there). Returns ``(gain, slack)``.
+    """
+    gain = s_best - q_node / n_node
+    tol = 1e-9 * (1.0 + s_best)
+    if gain >= min_gain:
+        out = np.int64(1 << 40)
+        if s_second >= 0.0:
+            out = np.int64(np.ceil((s_best - s_second - tol) / 2.0)) - 1
+        out = min(out, np.int64(np.floor((gain - min_gain - tol) / 2.0)))
+        return gain, min(out, room_best)
+    out = np.int64(np.ceil((min_gain - gain - tol) / 2.0)) - 1
+    return gain, min(out, max_room)
+
+
+@njit(cache=True)
+def _rescore(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain):
+    """Best candidate of node ``v``, its gain and its slack (see ``_decision``).
+
+    One pass over the candidates. Returns ``(best, gain, slack)``; ``best``
+    is -1 when no candidate is valid.
     """
     best = -1
     s_best = -1.0
     s_second = -1.0
+    room_best = -1
     max_room = -1
-    for j in range(k):
-        c = c0 + j
+    for c in range(c0, c0 + k):
         nl, nr, ql, qr = _sides(ccnt, c, n_classes)
-        s = -1.0
         if nl >= msl and nr >= msl:
             s = ql / nl + qr / nr
             room = min(nl, nr) - msl
-            if room > max_room:
-                max_room = room
-            rooms[j] = room
-        if s > s_best:
-            s_second = s_best
-            s_best = s
-            best = c
-        elif s > s_second:
-            s_second = s
+            max_room = max(max_room, room)
+            if s > s_best:
+                s_second = s_best
+                s_best = s
+                best = c
+                room_best = room
+            elif s > s_second:
+                s_second = s
     if best < 0:
         return -1, -np.inf, -1
     q = 0.0
@@ -133,16 +152,8 @@ def _rescore(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain, rooms):
     for cl in range(n_classes):
         q += np.float64(ncnt[v, cl]) * ncnt[v, cl]
         n += ncnt[v, cl]
-    gain = s_best - q / n
-    tol = 1e-9 * (1.0 + s_best)
-    if gain >= min_gain:
-        out = np.int64(1 << 40)
-        if s_second >= 0.0:
-            out = np.int64(np.ceil((s_best - s_second - tol) / 2.0)) - 1
-        out = min(out, np.int64(np.floor((gain - min_gain - tol) / 2.0)))
-        return best, gain, min(out, rooms[best - c0])
-    out = np.int64(np.ceil((min_gain - gain - tol) / 2.0)) - 1
-    return best, gain, min(out, max_room)
+    gain, slack = _decision(s_best, s_second, room_best, max_room, q, n, min_gain)
+    return best, gain, slack
 
 
 @njit(cache=True, inline="always")
@@ -476,7 +487,7 @@ def _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, root, nodes, thr, nmas
         nodes[v, C0] = c0
         nodes[v, NCAND] = bt_k
         nodes[v, ACT] = c0 + bt_best
-        nodes[v, SLACK] = _rescore(ccnt, ncnt, v, c0, bt_k, n_classes, msl, min_gain, need)[2]
+        nodes[v, SLACK] = _rescore(ccnt, ncnt, v, c0, bt_k, n_classes, msl, min_gain)[2]
         if not dormant:
             nodes[v, KIND] = SPLIT
         in_place = True
@@ -583,20 +594,6 @@ def _drop_subtrees(nodes, cand, v, stack):
 _AHEAD = 6
 
 
-@njit(cache=True, inline="always")
-def _prefetch_node(nodes, ncnt, cand, cmask, ccnt, v):
-    """Ask for the cache lines a forget reads at node ``v``."""
-    _prefetch(ncnt, v)
-    if nodes[v, NCAND] > 0:
-        c0 = nodes[v, C0]
-        c1 = c0 + nodes[v, NCAND] - 1
-        _prefetch(ccnt, c0)
-        _prefetch(ccnt, c1)
-        _prefetch(cand, c0)
-        _prefetch(cand, c1)
-        _prefetch(cmask, c0)
-
-
 @njit(cache=True)
 def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask, ncnt, cand,
             cmask, ccnt, edges, front, front_tree, kill_stack, pending, pending_tree, work):
@@ -613,8 +610,6 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
     so their memory accesses overlap. Returns the number of pending nodes.
     """
     n_pending = 0
-    sides = np.empty(Xc.shape[1], dtype=np.int64)  # candidates per node <= features
-    rooms = np.empty(Xc.shape[1], dtype=np.int64)
     half = front.shape[0] // 2
     n_trees = roots.shape[0]
     for ri in range(rows.shape[0]):
@@ -630,11 +625,23 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
         while n_cur > 0:
             nxt = half - cur
             n_nxt = 0
-            for i in range(min(n_cur, _AHEAD)):
-                _prefetch_node(nodes, ncnt, cand, cmask, ccnt, front[cur + i])
-            for i in range(n_cur):
-                if i + _AHEAD < n_cur:  # fetch a few nodes ahead (a handful of misses in flight)
-                    _prefetch_node(nodes, ncnt, cand, cmask, ccnt, front[cur + i + _AHEAD])
+            for i in range(-_AHEAD, n_cur):
+                # ask for the lines a node a few places ahead reads (a handful of
+                # misses in flight); written out here, as a helper taking the
+                # arrays cost six reference-count calls per node
+                if i + _AHEAD < n_cur:
+                    u = front[cur + i + _AHEAD]
+                    _prefetch(ncnt, u)
+                    if nodes[u, NCAND] > 0:
+                        cu = nodes[u, C0]
+                        _prefetch(ccnt, cu)
+                        _prefetch(cand, cu)
+                        _prefetch(cmask, cu)
+                        cu += nodes[u, NCAND] - 1
+                        _prefetch(ccnt, cu)
+                        _prefetch(cand, cu)
+                if i < 0:
+                    continue
                 v = front[cur + i]
                 t = front_tree[cur + i]
                 if nodes[v, KIND] == DEAD:
@@ -659,18 +666,58 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
                     work[W_COLLAPSES] += 1
                     continue
                 c0 = nodes[v, C0]
-                for j in range(k):
-                    c = c0 + j
-                    side = 0 if _goes_left(Xc[r, cand[c, CF]], cand[c, CCUT], cand[c, CCAT],
-                                           cmask[c]) else 1
+                mark = n_nxt
+                for c in range(c0, c0 + k):
+                    # branch-free: side 0 (left) or 1, the child on that side
+                    # (CRIGHT follows CLEFT) queued if the candidate has one
+                    side = 1 - np.int64(_goes_left(Xc[r, cand[c, CF]], cand[c, CCUT],
+                                                   cand[c, CCAT], cmask[c]))
                     ccnt[c, side, lab] -= 1
-                    sides[j] = side
+                    w = cand[c, CLEFT + side]
+                    front[nxt + n_nxt] = w
+                    front_tree[nxt + n_nxt] = t
+                    n_nxt += np.int64(w >= 0)
                 split = nodes[v, KIND] == SPLIT
                 nodes[v, SLACK] -= 1
                 if nodes[v, SLACK] < 0:
                     work[W_RESCORES] += 1
-                    best, gain, slack = _rescore(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain,
-                                                 rooms)
+                    # _rescore, written out (see _decision)
+                    best = -1
+                    s_best = -1.0
+                    s_second = -1.0
+                    room_best = -1
+                    max_room = -1
+                    for c in range(c0, c0 + k):
+                        nl = 0
+                        nr = 0
+                        ql = 0.0
+                        qr = 0.0
+                        for cl in range(n_classes):
+                            a = ccnt[c, 0, cl]
+                            b = ccnt[c, 1, cl]
+                            nl += a
+                            nr += b
+                            ql += np.float64(a) * a
+                            qr += np.float64(b) * b
+                        if nl >= msl and nr >= msl:
+                            sc = ql / nl + qr / nr
+                            room = min(nl, nr) - msl
+                            max_room = max(max_room, room)
+                            if sc > s_best:
+                                s_second = s_best
+                                s_best = sc
+                                best = c
+                                room_best = room
+                            elif sc > s_second:
+                                s_second = sc
+                    gain = -np.inf
+                    slack = -1
+                    if best >= 0:
+                        q = 0.0
+                        for cl in range(n_classes):
+                            q += np.float64(ncnt[v, cl]) * ncnt[v, cl]
+                        gain, slack = _decision(s_best, s_second, room_best, max_room, q,
+                                                nodes[v, NTOT], min_gain)
                     change = best < 0
                     if not change and gain < min_gain:
                         if split:  # the split no longer pays: a dormant leaf
@@ -685,6 +732,7 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
                         else:
                             change = True
                     if change:
+                        n_nxt = mark  # its children are not walked: it regrows
                         nodes[v, PENDING] = 1
                         pending[n_pending] = v
                         pending_tree[n_pending] = t
@@ -692,14 +740,8 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
                         work[W_PENDING] += 1
                         continue
                     nodes[v, SLACK] = slack
-                for j in range(k):
-                    c = c0 + j
-                    if cand[c, CLEFT] >= 0:
-                        w = cand[c, CLEFT] if sides[j] == 0 else cand[c, CRIGHT]
-                        _prefetch(nodes, w)
-                        front[nxt + n_nxt] = w
-                        front_tree[nxt + n_nxt] = t
-                        n_nxt += 1
+                for jq in range(mark, n_nxt):
+                    _prefetch(nodes, front[nxt + jq])
             cur = nxt
             n_cur = n_nxt
     return n_pending
@@ -727,7 +769,7 @@ def _rebuild_children(Xc, y, alive, n_classes, edges, is_cat, rng, t, v, nodes, 
     c0 = nodes[v, C0]
     if nodes[v, NTOT] < mss or _is_pure(ncnt, v, n_classes):
         return 0  # a refit stops here: the regrowth makes it a leaf
-    best, gain, slack = _rescore(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain, iscr[7])
+    best, gain, slack = _rescore(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain)
     if best < 0 or gain < min_gain or cand[best, CLEFT] >= 0:
         return 0
     start = nodes[v, START]
