@@ -245,7 +245,7 @@ _RADIX_MIN = 256  # below this many keys, quicksort is faster
 _DIGIT_BITS = 11  # three 11-bit digits cover a key's 32 value bits
 # a counting sort by value rank when distinct values <= RATIO * rows + MIN
 _COUNTING_RATIO = 4
-_COUNTING_MIN = 256
+_COUNTING_MIN = 16
 
 
 @njit(cache=True)
@@ -601,7 +601,7 @@ def _push_children(stack, top, nodes, node):
 # --------------------------------------------------------------------------- growing
 @njit(cache=True)
 def _live_first(perm_t, start, end, alive):
-    """Move the live rows of ``perm_t[start:end]`` to its front; return where they end."""
+    """Move the live rows of ``perm_t[start:end]`` to its front, in their order; return where they end."""
     live_end = start
     for p in range(start, end):
         r = perm_t[p]
@@ -613,15 +613,25 @@ def _live_first(perm_t, start, end, alive):
 
 
 @njit(cache=True)
-def _split_range(X, perm_t, start, end, f, thr):
-    """Reorder ``perm_t[start:end]`` (all live): rows with x <= thr first; return where they end."""
-    mid = start
+def _split_range(X, perm_t, start, end, f, thr, buf):
+    """Reorder ``perm_t[start:end]`` (all live): rows with x <= thr first; return where they end.
+
+    Stable (each side keeps the rows' order, so ranges laid out by row number at
+    fit stay so and their gathers walk memory forward) and without a branch:
+    rows fall either side at random. ``buf`` (at least ``end - start``) is scratch.
+    """
+    n_left = 0
+    n_right = 0
     for p in range(start, end):
         r = perm_t[p]
-        if X[r, f] <= thr:
-            perm_t[p] = perm_t[mid]
-            perm_t[mid] = r
-            mid += 1
+        go = np.int64(X[r, f] <= thr)
+        perm_t[start + n_left] = r  # a position already read
+        buf[n_right] = r
+        n_left += go
+        n_right += 1 - go
+    mid = start + n_left
+    for i in range(n_right):
+        perm_t[mid + i] = buf[i]
     return mid
 
 
@@ -632,7 +642,8 @@ def _partition(X, perm_t, start, end, alive, f, thr):
     Returns (end of the left block, end of the live rows).
     """
     live_end = _live_first(perm_t, start, end, alive)
-    return _split_range(X, perm_t, start, live_end, f, thr), live_end
+    buf = np.empty(max(live_end - start, 1), dtype=perm_t.dtype)
+    return _split_range(X, perm_t, start, live_end, f, thr, buf), live_end
 
 
 @njit(cache=True)
@@ -796,7 +807,7 @@ def _grow(X, y, ranks, n_uniq, alive, t, root, depth, start, end, nodes, node_f,
             nodes[node, KIND] = GREEDY
             nodes[node, BEST] = best
             node_f[node, BOUND] = second
-        mid = _split_range(X, perm_t, lo, live_end, f_split, thr)  # the range is live
+        mid = _split_range(X, perm_t, lo, live_end, f_split, thr, cand)  # the range is live
         left = cursor[CUR_NODE]
         right = left + 1
         cursor[CUR_NODE] += 2
@@ -1129,6 +1140,9 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
     bits = np.empty(1, dtype=np.float32)
     cur = np.empty(n_trees, dtype=np.int64)
     single = rows.shape[0] == 1
+    # threshold rows per 64-byte cache line
+    v_step = max(64 // (thr_v.shape[1] * thr_v.itemsize), 1)
+    left_step = max(64 // (thr_left.shape[1] * thr_left.itemsize), 1)
     for r in rows:
         alive[r] = False
         lab = y[r]
@@ -1147,13 +1161,22 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
                     _prefetch(counts, ahead)
                     _prefetch(node_f, ahead)
                 if t + 4 < n_trees and cur[t + 4] >= 0:
-                    _prefetch(slots, nodes[cur[t + 4], SLOT0])
+                    ahead = cur[t + 4]
+                    _prefetch(slots, nodes[ahead, SLOT0])
+                    _prefetch(slots, nodes[ahead, SLOT0] + max(nodes[ahead, NSLOT] - 1, 0))
                 if t + 2 < n_trees and cur[t + 2] >= 0:
+                    # every cache line of the cached thresholds, not only the first
                     ahead = cur[t + 2]
                     s0 = nodes[ahead, SLOT0]
                     for s in range(s0, s0 + nodes[ahead, NSLOT]):
-                        _prefetch(thr_v, slots[s, S_THR0])
-                        _prefetch(thr_left, slots[s, S_THR0])
+                        t0 = slots[s, S_THR0]
+                        t1 = t0 + slots[s, S_NTHR] - 1
+                        for ti in range(t0, t1, v_step):
+                            _prefetch(thr_v, ti)
+                        _prefetch(thr_v, t1)
+                        for ti in range(t0, t1, left_step):
+                            _prefetch(thr_left, ti)
+                        _prefetch(thr_left, t1)
                 # ---- remove row r from node `node` of tree t
                 work[0] += 1
                 counts[node, lab] -= 1
