@@ -603,10 +603,10 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
     While its slack (removals it can absorb, see ``_rescore``) lasts it only
     updates counts; then it re-scores its candidates: a split whose gain no
     longer pays becomes a dormant leaf, a dormant leaf whose gain does wakes
-    up (regrows), a hedged alternative that became best takes over at once, and
-    any other change marks the node pending (listed in ``pending``) for a
-    regrowth from its live rows (inactive alternatives too: they stay ready).
-    All trees are walked level by level together, prefetching the next level,
+    up, a hedged alternative that became best takes over at once, and any
+    other change marks the node pending (listed in ``pending``) for
+    ``_regrow_pending``; a pending node keeps counting later rows of a batch
+    and its subtrees are still walked (a rebuild keeps them). All trees are walked level by level together, prefetching the next level,
     so their memory accesses overlap. Returns the number of pending nodes.
     """
     n_pending = 0
@@ -652,14 +652,8 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
                 k = nodes[v, NCAND]
                 if k == 0:
                     continue  # a plain leaf
-                if nodes[v, PENDING]:  # keeps its counts current, decides at regrowth
-                    c0 = nodes[v, C0]
-                    for c in range(c0, c0 + k):
-                        side = 0 if _goes_left(Xc[r, cand[c, CF]], cand[c, CCUT], cand[c, CCAT],
-                                               cmask[c]) else 1
-                        ccnt[c, side, lab] -= 1
-                    continue
-                if nodes[v, NTOT] < mss or _is_pure(ncnt, v, n_classes):
+                pend = nodes[v, PENDING]  # keeps counting (and its subtrees), decides later
+                if not pend and (nodes[v, NTOT] < mss or _is_pure(ncnt, v, n_classes)):
                     _drop_subtrees(nodes, cand, v, kill_stack)
                     nodes[v, KIND] = LEAF
                     nodes[v, NCAND] = 0  # can never split again
@@ -677,6 +671,8 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
                     front[nxt + n_nxt] = w
                     front_tree[nxt + n_nxt] = t
                     n_nxt += np.int64(w >= 0)
+                if pend:
+                    continue
                 split = nodes[v, KIND] == SPLIT
                 nodes[v, SLACK] -= 1
                 if nodes[v, SLACK] < 0:
@@ -731,8 +727,7 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
                             work[W_SWITCHES] += 1
                         else:
                             change = True
-                    if change:
-                        n_nxt = mark  # its children are not walked: it regrows
+                    if change:  # (its subtrees are still walked: a rebuild keeps them)
                         nodes[v, PENDING] = 1
                         pending[n_pending] = v
                         pending_tree[n_pending] = t
@@ -757,13 +752,16 @@ def _rebuild_children(Xc, y, alive, n_classes, edges, is_cat, rng, t, v, nodes, 
     A pending node whose best candidate is valid and pays (a split that lost
     its best to an unbuilt competitor, a dormant leaf waking up) keeps its
     candidates and their counts (they are current): only the new best's two
-    children grow, from the node's live rows. Applies when at most one
-    candidate has a subtree and that one owns the node's rows in place (it is
-    dropped). The children get a fresh budget but no allowance for variants
-    (measured on adult: with one, regrowth time went up 5x, mostly copying
-    rows into variants). Returns 1 when done, 0 when it does not apply (nothing
-    changed), -1 when the pools are too small (the caller then regrows the
-    whole node, see ``_regrow_pending``).
+    children grow, from the node's live rows. Subtrees already built under
+    other candidates stay (maintained variants): measured on cardio, big nodes
+    whose two best scores were within a row's reach flipped back and forth,
+    and dropping the old subtree meant regrowing it at the next flip. The
+    new subtree takes the node's rows in place when no subtree owns them,
+    else a copy. The children get a fresh budget but no allowance for
+    variants of their own (measured on adult: with one, regrowth time went
+    up 5x, mostly copying rows into variants). Returns 1 when done, 0 when it
+    does not apply (nothing changed), -1 when the pools are too small (the
+    caller then regrows the whole node, see ``_regrow_pending``).
     """
     k = nodes[v, NCAND]
     c0 = nodes[v, C0]
@@ -772,30 +770,39 @@ def _rebuild_children(Xc, y, alive, n_classes, edges, is_cat, rng, t, v, nodes, 
     best, gain, slack = _rescore(ccnt, ncnt, v, c0, k, n_classes, msl, min_gain)
     if best < 0 or gain < min_gain or cand[best, CLEFT] >= 0:
         return 0
-    start = nodes[v, START]
-    owner = -1
-    for c in range(c0, c0 + k):
-        if cand[c, CLEFT] >= 0:
-            if owner >= 0 or nodes[cand[c, CLEFT], START] != start:
-                return 0  # several subtrees, or one on copied rows: regrow
-            owner = c
     if cursor[0] + 2 > nodes.shape[0]:
         return -1
-    if owner >= 0:
-        _unbuild(nodes, cand, owner, kill_stack)
-    n_live = _live_first(perm, start, nodes[v, END], alive)
-    end = start + n_live
-    nodes[v, END] = end
-    mid = _partition(Xc, perm, start, end, cand[best, CF], cand[best, CCUT], cand[best, CCAT],
+    start = nodes[v, START]
+    owned = False  # does a built subtree hold the node's rows in place?
+    for c in range(c0, c0 + k):
+        if cand[c, CLEFT] >= 0 and nodes[cand[c, CLEFT], START] == start:
+            owned = True
+    if owned:
+        seg = cursor[2]
+        if seg + nodes[v, NTOT] > perm.shape[0]:
+            return -1
+        n_live = 0
+        for i in range(start, nodes[v, END]):
+            r = perm[i]
+            if alive[r]:
+                perm[seg + n_live] = r
+                n_live += 1
+        cursor[2] += n_live
+    else:
+        seg = start
+        n_live = _live_first(perm, start, nodes[v, END], alive)
+        nodes[v, END] = start + n_live
+    end = seg + n_live
+    mid = _partition(Xc, perm, seg, end, cand[best, CF], cand[best, CCUT], cand[best, CCAT],
                      cmask[best], pbuf)
     for side in range(2):
         w = cursor[0]
         cursor[0] += 1
-        nodes[w, START] = start if side == 0 else mid
+        nodes[w, START] = seg if side == 0 else mid
         nodes[w, END] = mid if side == 0 else end
         nodes[w, DEPTH] = nodes[v, DEPTH] + 1
         nodes[w, BUDGET] = fresh_budget
-        nodes[w, ALLOW] = 0  # no variants: measured, hedging here costs more than it saves
+        nodes[w, ALLOW] = 0
         nodes[w, KIND] = LEAF
         nodes[w, PENDING] = 0
         nodes[w, NCAND] = 0
