@@ -252,7 +252,7 @@ class DaREForestClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, Bas
     # --------------------------------------------------------------- forgetting
     def _forget_rows(self, idx, X_rows, codes, weights):
         reg = self._rows
-        self.n_regrown_ += self._forest.forget(reg.X, reg.codes, reg.alive, idx)
+        self.n_regrown_ += self._forest.forget(reg.X, reg.alive, idx)
         reg.scrub(idx)
         root_counts = self._forest.counts[self._forest.roots[0]]
         keep = root_counts > 0
@@ -272,7 +272,7 @@ class DaREForestClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, Bas
                         setattr(obj, name, value.copy())
             reg.X = np.asfortranarray(reg.X)
             _one_zero(reg.X)  # (pickled before signed zeros were merged at fit)
-            self._forest._restore_order(reg.X, reg.alive, reg.n)
+            self._forest._restore_order(reg.X, reg.codes, reg.alive, reg.n)
 
     def _check_forget_X(self, X):
         X = validate_data(self, X, dtype=np.float32, order="C", reset=False)

@@ -68,11 +68,27 @@ def _initial_room(n_rows, params):
 
 
 def _value_ranks(X, alive):
-    """Each live row's value rank per feature (column-major int32), and the ranks' counts."""
+    """Each live row's value rank per feature (column-major), and the ranks' counts.
+
+    uint16 when every feature has at most 65,536 distinct values, else int32:
+    growing gathers ranks at random rows, so fewer bytes keep more of them in cache.
+    """
     ranks = np.zeros(X.shape, dtype=np.int32, order="F")
     n_uniq = np.ones(X.shape[1], dtype=np.int64)
     K._value_ranks(X, alive, ranks, n_uniq)
+    if n_uniq.max() <= 1 << 16:
+        ranks = ranks.astype(np.uint16, order="F")
     return ranks, n_uniq
+
+
+def _labels(codes, n_classes):
+    """Label codes (-1 for forgotten rows) in the smallest integer type that holds them.
+
+    The registry keeps them as intp; the kernels read one per row visited, at random
+    rows, so a narrow copy (one byte for up to 127 classes) stays in cache.
+    """
+    dtype = np.int8 if n_classes <= 127 else np.int16 if n_classes <= 32767 else np.int32
+    return codes.astype(dtype)
 
 
 def _grow_tree(X, y, ranks, n_uniq, alive, seed, params):
@@ -112,10 +128,14 @@ class _Forest:
 
     # ------------------------------------------------------------------ growing
     def grow(self, X, y, alive, seeds, n_jobs=None, verbose=0):
-        """Grow one tree per seed (one joblib task each) and pack them into shared pools."""
+        """Grow one tree per seed (one joblib task each) and pack them into shared pools.
+
+        ``y`` holds the rows' label codes; the forest keeps its own narrow copy.
+        """
         self.ranks, self.n_uniq = _value_ranks(X, alive)
+        self.y = _labels(y, self.params.n_classes)
         trees = Parallel(n_jobs=n_jobs, prefer="threads", verbose=verbose)(
-            delayed(_grow_tree)(X, y, self.ranks, self.n_uniq, alive, seed, self.params)
+            delayed(_grow_tree)(X, self.y, self.ranks, self.n_uniq, alive, seed, self.params)
             for seed in seeds
         )
         self._pack(trees)
@@ -166,16 +186,17 @@ class _Forest:
                 setattr(self, name, new)
 
     # --------------------------------------------------------------- forgetting
-    def forget(self, X, y, alive, rows):
+    def forget(self, X, alive, rows):
         """Remove ``rows`` from every tree (marking them dead in ``alive``).
 
         Returns how many subtrees were regrown.
         """
         try:
-            return self._forget(X, y, alive, rows)
+            return self._forget(X, self.y, alive, rows)
         finally:
-            # once dead, a row's ranks are never read again: no trace of its values
+            # once dead, a row's ranks and label are never read again: no trace
             self.ranks[rows] = 0
+            self.y[rows] = -1
 
     def _forget(self, X, y, alive, rows):
         tree_pending = np.zeros(self.roots.shape[0], dtype=np.int64)
@@ -211,6 +232,8 @@ class _Forest:
         self.counts = np.ascontiguousarray(self.counts[:, keep])
         self.thr_left = np.ascontiguousarray(self.thr_left[:, keep])
         self.thr_at = np.ascontiguousarray(self.thr_at[:, :, keep])
+        live = self.y >= 0
+        self.y[live] = (np.cumsum(keep) - 1)[self.y[live]]
         self.params = _GrowParams(**{**self.params.__dict__, "n_classes": int(keep.sum())})
 
     # ------------------------------------------------------------- housekeeping
@@ -267,6 +290,7 @@ class _Forest:
         state.pop("_scratch", None)
         state.pop("ranks", None)  # rebuilt from the rows on load
         state.pop("n_uniq", None)
+        state.pop("y", None)  # the registry holds the labels
         return state
 
     def __setstate__(self, state):
@@ -279,14 +303,15 @@ class _Forest:
             state["work"] = np.concatenate([work, np.zeros(7 - work.shape[0], dtype=np.int64)])
         self.__dict__.update(state)
 
-    def _restore_order(self, X, alive, n_rows):
-        """Recreate ``perm`` and node ranges (after unpickling, or to canonicalize)."""
+    def _restore_order(self, X, y, alive, n_rows):
+        """Recreate ``perm``, node ranges, ranks and labels (after unpickling)."""
         shape = self.perm if isinstance(self.perm, tuple) else self.perm.shape
         self.perm = np.zeros(shape, dtype=np.int32)
         K._rebuild_order(X, alive, n_rows, self.nodes, self.node_f, self.counts,
                          self.roots, self.perm, np.empty(n_rows, dtype=np.int64),
                          np.zeros(self.nodes.shape[0], dtype=np.int64))
         self.ranks, self.n_uniq = _value_ranks(X, alive)
+        self.y = _labels(y, self.params.n_classes)
 
     # ------------------------------------------------------------------ queries
     def predict_proba(self, X):

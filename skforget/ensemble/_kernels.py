@@ -22,11 +22,12 @@ A forest lives in a few pools shared by all its trees (see ``_forest.py``):
   apart from the counts at the two values, read only when the row holds one;
 - ``perm`` int32 (n_trees, n_rows): each tree's row order; a node's rows are a
   contiguous range of it (forgotten rows stay in place until their subtree regrows);
-- ``ranks`` int32 (n_rows, n_features), column-major, beside the trees: each row's
-  value numbered among its feature's ``n_uniq[f]`` distinct values, in key order
-  (taken at fit; values that disappear leave gaps). Growing reads a feature with
-  few distinct values compared with the node's rows as class counts per rank
-  (``_rank_histogram``, no sort), others by a radix sort of keys.
+- ``ranks`` uint16 or int32 (n_rows, n_features), column-major, beside the trees:
+  each row's value numbered among its feature's ``n_uniq[f]`` distinct values, in
+  key order (taken at fit; values that disappear leave gaps). Growing reads a
+  feature with few distinct values compared with the node's rows as class counts
+  per rank (``_rank_histogram``, no sort), others by a radix sort of keys;
+- ``y``: the rows' label codes in a narrow integer type (int8 up to 127 classes).
 
 A candidate threshold of a feature sits between two adjacent distinct values of the
 node's rows and is *valid* when the rows at those two values hold more than one
@@ -664,8 +665,8 @@ def _grow(X, y, ranks, n_uniq, alive, t, root, depth, start, end, nodes, node_f,
     hist = np.empty((3, 1 << _DIGIT_BITS), dtype=np.int64)
     cand = np.empty(m_all, dtype=np.int64)
     max_u = n_uniq.max()
-    hist2 = np.empty(max_u * n_classes + 1, dtype=np.int64)
-    rep = np.empty(max_u, dtype=np.int64)
+    hist2 = np.empty(max_u * n_classes + 1, dtype=np.int32)
+    rep = np.empty(max_u, dtype=np.int32)
     acc = np.empty(n_classes, dtype=np.int64)
     chosen = np.empty(min(max(k, 1), m_all), dtype=np.int64)
     order = np.empty(n_features, dtype=np.int64)
