@@ -164,6 +164,14 @@ class _Forest:
         # rescanned, subtrees regrown, splits kept without re-scoring, rescans
         # done by re-anchoring one threshold (no sort)
         self.work = np.zeros(7, dtype=np.int64)
+        self._reserve()
+
+    def _reserve(self):
+        """Spare capacity up to where compaction starts, so that forgetting does not
+        enlarge (copy) every pool in between: after fit, after compaction, after loading.
+        """
+        self._enlarge(self.n_live_nodes + 64 + 1024, int(self.cursor[1]) + 256,
+                      int(self.cursor[2]) + 4096)
 
     def _pools(self):
         return tuple(getattr(self, name) for name in _POOLS)
@@ -242,8 +250,9 @@ class _Forest:
             self.compact()
 
     def compact(self):
-        """Squeeze out abandoned pool entries and spare capacity; renumber everything."""
+        """Squeeze out abandoned pool entries; renumber everything; keep headroom."""
         self.__dict__.update(self._compacted())
+        self._reserve()
 
     def _compacted(self):
         """The pools without abandoned entries or spare capacity (new arrays; self unchanged)."""
@@ -302,6 +311,7 @@ class _Forest:
         if work.shape[0] < 7:  # pickled before the later counters
             state["work"] = np.concatenate([work, np.zeros(7 - work.shape[0], dtype=np.int64)])
         self.__dict__.update(state)
+        self._reserve()
 
     def _restore_order(self, X, y, alive, n_rows):
         """Recreate ``perm``, node ranges, ranks and labels (after unpickling)."""
