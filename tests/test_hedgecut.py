@@ -171,6 +171,38 @@ def test_hedge_set_contains_every_possible_winner(seed, budget, msl):
 
 
 # ------------------------------------------------------------ budget & API
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 100_000), n_classes=st.integers(2, 4), n=st.integers(2, 400),
+       categorical=st.booleans())
+def test_histogram_draws_equal_row_passes(seed, n_classes, n, categorical):
+    """Large nodes draw and count from histograms: the same candidates and counts as row passes."""
+    rng = np.random.RandomState(seed)
+    n_feat = 6
+    Xc = np.asfortranarray(rng.randint(0, rng.randint(1, 256), (n + 50, n_feat)).astype(np.uint8))
+    is_cat = np.zeros(n_feat, dtype=bool)
+    if categorical:
+        is_cat[:3] = True
+        Xc[:, :3] %= 64
+    y = rng.randint(0, n_classes, n + 50).astype(np.int64)
+    perm = rng.permutation(n + 50)[:n].astype(np.int32)
+    tot = np.bincount(y[perm], minlength=n_classes)
+    out = []
+    for mode in (0, -1):
+        feats, f, cut, cat = (np.zeros(n_feat, dtype=np.int64) for _ in range(4))
+        mask = np.zeros(n_feat, dtype=np.uint64)
+        cnt = np.zeros((n_feat, 2, n_classes), dtype=np.int64)
+        hist = np.full((n_feat, 256, n_classes), 7, dtype=np.int32)  # stale values
+        ok = np.zeros(n_feat + 1, dtype=np.int64)
+        ok[0] = mode
+        state = np.array([seed + 1], dtype=np.uint64)
+        k = K._draw(Xc, y, perm, 0, n, state, 0, 3, n_feat, is_cat, feats, f, cut, cat, mask,
+                    hist, ok)
+        K._count(Xc, y, perm, 0, n, k, f, cut, cat, mask, tot, cnt, hist, ok)
+        out.append((k, f[:k].tolist(), cut[:k].tolist(), mask[:k].tolist(), cnt[:k].tolist(),
+                    int(state[0])))
+    assert out[0] == out[1]
+
+
 def test_budget_and_attributes(cancer):
     X, y = cancer
     model = HedgeCutClassifier(n_estimators=5, epsilon=0.01, random_state=0).fit(X, y)

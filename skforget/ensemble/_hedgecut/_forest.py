@@ -169,7 +169,7 @@ class _HedgeForest:
             return 0, 0
         order = np.argsort(p.nodes[pending[:n_pending], K.DEPTH], kind="stable")
         pending, pending_tree = pending[:n_pending][order], pending_tree[:n_pending][order]
-        stats = np.zeros(2, dtype=np.int64)
+        stats = self.regrow_stats = np.zeros(4, dtype=np.int64)
         first = 0
         while True:
             stuck = K._regrow_pending(

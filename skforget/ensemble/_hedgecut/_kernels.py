@@ -174,16 +174,37 @@ def _popcount(x):
     return n
 
 
+#: Nodes with at least this many rows draw and count from per-feature
+#: histograms of (code, class): one pass over the rows per feature drawn
+#: (reused across redraws) instead of two, at a fixed cost of a few hundred
+#: bins per feature.
+_HIST_MIN = 256
+
+
 @njit(cache=True)
-def _draw(Xc, perm, start, end, rng, t, max_features, n_feat, is_cat, feats,
-          out_f, out_cut, out_cat, out_mask):
+def _fill_hist(Xc, y, perm, start, end, f, hist):
+    """Rows of ``perm[start:end]`` per (code of feature ``f``, class) into ``hist[f]``."""
+    hist[f] = 0
+    for i in range(start, end):
+        r = perm[i]
+        hist[f, Xc[r, f], y[r]] += 1
+
+
+@njit(cache=True)
+def _draw(Xc, y, perm, start, end, rng, t, max_features, n_feat, is_cat, feats,
+          out_f, out_cut, out_cat, out_mask, hist, hist_ok):
     """Draw up to ``max_features`` candidates among the node's non-constant features.
 
     A numeric cut is uniform among the codes in ``[min, max)`` of the node's rows
     (rows with code <= cut go left); a categorical one is a uniform random
     non-empty proper subset of the categories present (members go left).
-    Returns how many were drawn (0: every feature is constant here).
+    Returns how many were drawn (0: every feature is constant here). With
+    ``hist_ok[0] >= 0`` the ranges come from histograms (``hist_ok[1 + f]``
+    flags those filled for this node); with -1, from passes over the rows.
+    Both ways draw the same candidates.
     """
+    use_hist = hist_ok[0] >= 0
+    n_classes = hist.shape[2]
     for i in range(n_feat):
         feats[i] = i
     left_f = n_feat
@@ -193,10 +214,19 @@ def _draw(Xc, perm, start, end, rng, t, max_features, n_feat, is_cat, feats,
         f = feats[j]
         feats[j] = feats[left_f - 1]
         left_f -= 1
+        if use_hist and not hist_ok[1 + f]:
+            _fill_hist(Xc, y, perm, start, end, f, hist)
+            hist_ok[1 + f] = 1
         if is_cat[f]:
             present = np.uint64(0)
-            for i in range(start, end):
-                present |= np.uint64(1) << np.uint64(Xc[perm[i], f])
+            if use_hist:
+                for code in range(64):
+                    for cl in range(n_classes):
+                        if hist[f, code, cl] > 0:
+                            present |= np.uint64(1) << np.uint64(code)
+            else:
+                for i in range(start, end):
+                    present |= np.uint64(1) << np.uint64(Xc[perm[i], f])
             if _popcount(present) < 2:
                 continue
             sub = np.uint64(0)
@@ -208,10 +238,19 @@ def _draw(Xc, perm, start, end, rng, t, max_features, n_feat, is_cat, feats,
         else:
             lo = 255
             hi = 0
-            for i in range(start, end):
-                c = Xc[perm[i], f]
-                lo = min(lo, c)
-                hi = max(hi, c)
+            if use_hist:
+                for code in range(256):
+                    seen = 0
+                    for cl in range(n_classes):
+                        seen += hist[f, code, cl]
+                    if seen > 0:
+                        lo = min(lo, code)
+                        hi = max(hi, code)
+            else:
+                for i in range(start, end):
+                    c = Xc[perm[i], f]
+                    lo = min(lo, c)
+                    hi = max(hi, c)
             if lo >= hi:
                 continue
             out_cut[k] = lo + _randint(rng, t, hi - lo)
@@ -223,11 +262,13 @@ def _draw(Xc, perm, start, end, rng, t, max_features, n_feat, is_cat, feats,
 
 
 @njit(cache=True)
-def _count(Xc, y, perm, start, end, k, out_f, out_cut, out_cat, out_mask, tot, cnt):
+def _count(Xc, y, perm, start, end, k, out_f, out_cut, out_cat, out_mask, tot, cnt, hist,
+           hist_ok):
     """Class counts on each side of the ``k`` drawn candidates (``tot``: the node's).
 
-    One pass per candidate counting the rows going left; the right side is
-    the rest. Two classes accumulate in registers (no store per row).
+    From the features' histograms when ``_draw`` used them, else one pass per
+    candidate counting the rows going left (two classes accumulate in
+    registers, no store per row). The right side is the rest.
     """
     n_classes = tot.shape[0]
     for j in range(k):
@@ -235,7 +276,14 @@ def _count(Xc, y, perm, start, end, k, out_f, out_cut, out_cat, out_mask, tot, c
         cut = out_cut[j]
         iscat = out_cat[j]
         mask = out_mask[j]
-        if n_classes == 2:
+        if hist_ok[0] >= 0:
+            for c in range(n_classes):
+                cnt[j, 0, c] = 0
+            for code in range(cut + 1 if not iscat else 64):
+                if not iscat or ((mask >> np.uint64(code)) & np.uint64(1)):
+                    for c in range(n_classes):
+                        cnt[j, 0, c] += hist[f, code, c]
+        elif n_classes == 2:
             n_left = 0
             n_left1 = 0
             for i in range(start, end):
@@ -341,7 +389,7 @@ def _set_active(nodes, thr, nmask, cand, cmask, edges, v, c):
 @njit(cache=True)
 def _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, root, nodes, thr, nmask, ncnt,
           cand, cmask, ccnt, perm, cursor, max_depth, mss, msl, max_features, max_tries,
-          hedge_min, n_total, min_gain, stack, iscr, uscr, cscr, pbuf):
+          hedge_min, n_total, min_gain, stack, iscr, uscr, cscr, pbuf, hist, hist_ok):
     """Grow the subtree of node ``root`` from its live rows ``perm[START:END]``.
 
     ``root`` must hold START, END (all rows in it live), DEPTH, BUDGET and
@@ -404,12 +452,17 @@ def _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, root, nodes, thr, nmas
         bt_k = 0
         bt_best = -1
         bt_nonrobust = 1 << 30
+        # histograms of this node's rows, filled as features are drawn
+        hist_ok[0] = 0 if n >= _HIST_MIN else -1
+        for f in range(n_feat):
+            hist_ok[1 + f] = 0
         for _ in range(max_tries):
-            k = _draw(Xc, perm, start, end, rng, t, max_features, n_feat, is_cat,
-                      feats, sc_f, sc_cut, sc_cat, sc_mask)
+            k = _draw(Xc, y, perm, start, end, rng, t, max_features, n_feat, is_cat,
+                      feats, sc_f, sc_cut, sc_cat, sc_mask, hist, hist_ok)
             if k == 0:
                 break  # every feature is constant here: no draw can split
-            _count(Xc, y, perm, start, end, k, sc_f, sc_cut, sc_cat, sc_mask, ncnt[v], sc_cnt)
+            _count(Xc, y, perm, start, end, k, sc_f, sc_cut, sc_cat, sc_mask, ncnt[v], sc_cnt,
+                   hist, hist_ok)
             best = -1
             best_s = -1.0
             for j in range(k):
@@ -546,7 +599,9 @@ def _scratch_for(n_features, max_features, n_classes, n_rows):
     """Scratch arrays of ``_grow`` (allocated once per forest or growing thread)."""
     width = max(n_features, max_features)
     return (np.empty((9, width), dtype=np.int64), np.empty((2, width), dtype=np.uint64),
-            np.empty((2, width, 2, n_classes), dtype=np.int64), np.empty(n_rows, dtype=np.int32))
+            np.empty((2, width, 2, n_classes), dtype=np.int64), np.empty(n_rows, dtype=np.int32),
+            np.empty((n_features, 256, n_classes), dtype=np.int32),
+            np.empty(n_features + 1, dtype=np.int64))
 
 
 @njit(cache=True)
@@ -746,7 +801,7 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
 def _rebuild_children(Xc, y, alive, n_classes, edges, is_cat, rng, t, v, nodes, thr, nmask, ncnt,
                       cand, cmask, ccnt, perm, cursor, max_depth, mss, msl, max_features,
                       max_tries, hedge_min, fresh_budget, kill_stack, n_total, min_gain, stack,
-                      iscr, uscr, cscr, pbuf):
+                      iscr, uscr, cscr, pbuf, hist, hist_ok):
     """Make pending node ``v`` split on its best candidate, keeping its draws.
 
     A pending node whose best candidate is valid and pays (a split that lost
@@ -818,7 +873,7 @@ def _rebuild_children(Xc, y, alive, n_classes, edges, is_cat, rng, t, v, nodes, 
         if _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, cand[best, col], nodes, thr,
                  nmask, ncnt, cand, cmask, ccnt, perm, cursor, max_depth, mss, msl,
                  max_features, max_tries, hedge_min, n_total, min_gain, stack, iscr, uscr, cscr,
-                 pbuf) < 0:
+                 pbuf, hist, hist_ok) < 0:
             return -1
     return 1
 
@@ -827,7 +882,8 @@ def _rebuild_children(Xc, y, alive, n_classes, edges, is_cat, rng, t, v, nodes, 
 def _regrow_pending(Xc, y, alive, n_classes, edges, is_cat, rng, nodes, thr, nmask, ncnt, cand,
                     cmask, ccnt, perm, cursor, max_depth, mss, msl, max_features, max_tries,
                     hedge_min, hedge_rows_factor, fresh_budget, pending, pending_tree, first,
-                    kill_stack, stats, n_total, min_gain, stack, iscr, uscr, cscr, pbuf):
+                    kill_stack, stats, n_total, min_gain, stack, iscr, uscr, cscr, pbuf, hist,
+                    hist_ok):
     """Regrow pending nodes ``first, first+1, ...`` (shallowest first) from their live rows.
 
     A node keeps its own draws where ``_rebuild_children`` applies; otherwise
@@ -835,7 +891,8 @@ def _regrow_pending(Xc, y, alive, n_classes, edges, is_cat, rng, nodes, thr, nma
     position of a node that did not fit: that node is prepared (old subtree
     dropped, live rows first, pools and random state as before) and the
     caller grows it after enlarging the pools. ``stats`` accumulates
-    [subtrees regrown, largest one's rows].
+    [subtrees regrown, largest one's rows, nodes rebuilt keeping their draws,
+    rows of the subtrees regrown whole].
     """
     for i in range(first, pending.shape[0]):
         v = pending[i]
@@ -852,9 +909,12 @@ def _regrow_pending(Xc, y, alive, n_classes, edges, is_cat, rng, nodes, thr, nma
         done = _rebuild_children(
             Xc, y, alive, n_classes, edges, is_cat, rng, t, v, nodes, thr, nmask, ncnt, cand,
             cmask, ccnt, perm, cursor, max_depth, mss, msl, max_features, max_tries, hedge_min,
-            fresh_budget, kill_stack, n_total, min_gain, stack, iscr, uscr, cscr, pbuf)
+            fresh_budget, kill_stack, n_total, min_gain, stack, iscr, uscr, cscr, pbuf, hist,
+            hist_ok)
         if done == 1:
+            stats[2] += 1
             continue
+        stats[3] += nodes[v, NTOT]
         _kill_below(nodes, cand, v, kill_stack)
         start = nodes[v, START]
         n_live = _live_first(perm, start, nodes[v, END], alive)
@@ -870,7 +930,8 @@ def _regrow_pending(Xc, y, alive, n_classes, edges, is_cat, rng, nodes, thr, nma
             return i
         if _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, v, nodes, thr, nmask, ncnt,
                  cand, cmask, ccnt, perm, cursor, max_depth, mss, msl, max_features, max_tries,
-                 hedge_min, n_total, min_gain, stack, iscr, uscr, cscr, pbuf) < 0:
+                 hedge_min, n_total, min_gain, stack, iscr, uscr, cscr, pbuf, hist,
+                 hist_ok) < 0:
             rng[t] = state
             cursor[0] = c0
             cursor[1] = c1
