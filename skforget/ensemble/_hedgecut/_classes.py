@@ -375,23 +375,23 @@ class HedgeCutClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, BaseE
     # --------------------------------------------------------------- forgetting
     def _forget_rows(self, idx, X_rows, codes, weights):
         reg, forest = self._rows, self._forest
+        n_live = reg.n_alive - idx.size
         before = forest.work[K.W_SWITCHES]
         reg.alive[idx] = False  # regrowth reads live rows only
         try:
             regrown, largest = forest.forget(
-                reg.X, reg.codes, reg.alive, idx.astype(np.int64),
-                self._budget(reg.n_alive - idx.size), reg.n_alive - idx.size)
+                reg.X, reg.codes, reg.alive, idx.astype(np.int64, copy=False),
+                self._budget(n_live), n_live)
         except BaseException:  # pragma: no cover - kernels do not raise
             reg.alive[idx] = True
             raise
         self.n_regrown_ += regrown
         self.largest_regrown_ = max(self.largest_regrown_, largest)
         self.n_switches_ += int(forest.work[K.W_SWITCHES] - before)
-        reg.alive[idx] = True
         reg.scrub(idx)
         root_counts = forest.pools.ncnt[forest.roots[0]]
-        keep = root_counts > 0
-        if not keep.all() and not self._fixed_classes:
+        if root_counts.min() == 0 and not self._fixed_classes:
+            keep = root_counts > 0
             forest.drop_classes(keep)
             reg.drop_classes(keep)
             self.classes_ = self.classes_[keep]

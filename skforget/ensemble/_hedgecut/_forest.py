@@ -163,13 +163,13 @@ class _HedgeForest:
         front, front_tree, kill, pending, pending_tree, grow_stack = self._scratch()
         n_pending = K._forget(
             Xc, y, rows, params.n_classes, params.min_samples_leaf, params.min_samples_split,
-            params.min_gain, self.roots, p.nodes, p.thr, p.nmask, p.ncnt, p.cand, p.cmask, p.ccnt, self.edges,
-            front, front_tree, kill, pending, pending_tree, self.work)
+            params.min_gain, self.roots, p.nodes, p.thr, p.nmask, p.ncnt, p.cand, p.cmask,
+            p.ccnt, self.edges, front, front_tree, kill, pending, pending_tree, self.work)
         if n_pending == 0:
             return 0, 0
         order = np.argsort(p.nodes[pending[:n_pending], K.DEPTH], kind="stable")
         pending, pending_tree = pending[:n_pending][order], pending_tree[:n_pending][order]
-        stats = self.regrow_stats = np.zeros(4, dtype=np.int64)
+        stats = np.zeros(4, dtype=np.int64)
         first = 0
         while True:
             stuck = K._regrow_pending(
@@ -181,6 +181,9 @@ class _HedgeForest:
                 grow_stack,
                 *self._grow_scratch(Xc.shape))
             if stuck < 0:
+                # subtrees regrown, of which rebuilt keeping their draws; rows regrown whole
+                totals = self.__dict__.setdefault("regrow_totals", np.zeros(3, dtype=np.int64))
+                totals += stats[[0, 2, 3]]
                 return int(stats[0]), int(stats[1])
             p.enlarge()
             p.grow(Xc, y, alive, self.edges, self.is_cat, self.rng, int(pending_tree[stuck]),
