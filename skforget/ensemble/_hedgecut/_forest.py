@@ -109,6 +109,8 @@ class _HedgeForest:
         self.edges = edges
         self.is_cat = is_cat
         self.work = np.zeros(K.N_WORK, dtype=np.int64)
+        self.regrow_totals = np.zeros(3, dtype=np.int64)
+        self._stats = np.zeros(4, dtype=np.int64)
 
     # ------------------------------------------------------------------ growing
     def grow(self, Xc, y, alive, seeds, budget, hedge_min, n_jobs=None, verbose=0):
@@ -167,9 +169,8 @@ class _HedgeForest:
             p.ccnt, self.edges, front, front_tree, kill, pending, pending_tree, self.work)
         if n_pending == 0:
             return 0, 0
-        order = np.argsort(p.nodes[pending[:n_pending], K.DEPTH], kind="stable")
-        pending, pending_tree = pending[:n_pending][order], pending_tree[:n_pending][order]
-        stats = np.zeros(4, dtype=np.int64)
+        stats = self._stats
+        stats[:] = 0
         first = 0
         while True:
             stuck = K._regrow_pending(
@@ -177,33 +178,41 @@ class _HedgeForest:
                 p.thr, p.nmask, p.ncnt, p.cand, p.cmask, p.ccnt, p.perm, p.cursor,
                 params.max_depth, params.min_samples_split, params.min_samples_leaf,
                 params.max_features, params.max_tries, self.hedge_min, HEDGE_ROWS,
-                fresh_budget, pending, pending_tree, first, kill, stats, n_live, params.min_gain,
-                grow_stack,
-                *self._grow_scratch(Xc.shape))
+                fresh_budget, pending, pending_tree, n_pending, first, kill, stats, n_live,
+                params.min_gain, grow_stack, *self._grow_scratch(Xc.shape))
             if stuck < 0:
                 # subtrees regrown, of which rebuilt keeping their draws; rows regrown whole
-                totals = self.__dict__.setdefault("regrow_totals", np.zeros(3, dtype=np.int64))
-                totals += stats[[0, 2, 3]]
+                totals = self.regrow_totals
+                totals[0] += stats[0]
+                totals[1] += stats[2]
+                totals[2] += stats[3]
                 return int(stats[0]), int(stats[1])
             p.enlarge()
             p.grow(Xc, y, alive, self.edges, self.is_cat, self.rng, int(pending_tree[stuck]),
                    int(pending[stuck]), params, self.hedge_min, n_live)
-            _, _, kill, _, _, grow_stack = self._scratch()
+            front, front_tree, kill, pending, pending_tree, grow_stack = self._scratch(
+                keep=n_pending)
             first = stuck + 1
 
-    def _scratch(self):
-        """Work arrays of the forget kernels, one slot per pool node (kept between calls)."""
+    def _scratch(self, keep=0):
+        """Work arrays of the forget kernels, one slot per pool node (kept between calls).
+
+        When they grow, the first ``keep`` pending entries are carried over.
+        """
         cap = self.pools.nodes.shape[0] + 1
         arrays = self.__dict__.get("_work_arrays")
-        if arrays is None or arrays[0].shape[0] < cap + 1:
-            arrays = (np.empty(2 * cap + 2, dtype=np.int64), np.empty(2 * cap + 2, dtype=np.int64),
-                      *(np.empty(cap + 1, dtype=np.int64) for _ in range(4)))
-            self._work_arrays = arrays
+        if arrays is None or arrays[0].shape[0] < 2 * cap + 2:
+            new = (np.empty(2 * cap + 2, dtype=np.int64), np.empty(2 * cap + 2, dtype=np.int64),
+                   *(np.empty(cap + 1, dtype=np.int64) for _ in range(4)))
+            if keep:
+                for i in (3, 4):  # pending, pending_tree
+                    new[i][:keep] = arrays[i][:keep]
+            arrays = self._work_arrays = new
         return arrays
 
     def _grow_scratch(self, shape):
         scratch = self.__dict__.get("_grow_arrays")
-        if scratch is None or scratch[-1].shape[0] < shape[0]:
+        if scratch is None or scratch[3].shape[0] < shape[0]:  # (3: rows buffer)
             scratch = K._scratch_for(shape[1], self.params.max_features,
                                      self.params.n_classes, shape[0])
             self._grow_arrays = scratch
@@ -266,6 +275,8 @@ class _HedgeForest:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        self.__dict__.setdefault("regrow_totals", np.zeros(3, dtype=np.int64))
+        self.__dict__.setdefault("_stats", np.zeros(4, dtype=np.int64))
         # the pickle holds exact-size pools: give regrowths room (as after fit)
         self.pools.enlarge(1.5, 1.1)
 

@@ -881,10 +881,10 @@ def _rebuild_children(Xc, y, alive, n_classes, edges, is_cat, rng, t, v, nodes, 
 @njit(cache=True)
 def _regrow_pending(Xc, y, alive, n_classes, edges, is_cat, rng, nodes, thr, nmask, ncnt, cand,
                     cmask, ccnt, perm, cursor, max_depth, mss, msl, max_features, max_tries,
-                    hedge_min, hedge_rows_factor, fresh_budget, pending, pending_tree, first,
-                    kill_stack, stats, n_total, min_gain, stack, iscr, uscr, cscr, pbuf, hist,
+                    hedge_min, hedge_rows_factor, fresh_budget, pending, pending_tree, n_pending,
+                    first, kill_stack, stats, n_total, min_gain, stack, iscr, uscr, cscr, pbuf, hist,
                     hist_ok):
-    """Regrow pending nodes ``first, first+1, ...`` (shallowest first) from their live rows.
+    """Regrow pending nodes ``first, first+1, ... < n_pending`` (sorted shallowest first).
 
     A node keeps its own draws where ``_rebuild_children`` applies; otherwise
     its whole subtree regrows with fresh draws. Returns -1 when done, or the
@@ -894,7 +894,28 @@ def _regrow_pending(Xc, y, alive, n_classes, edges, is_cat, rng, nodes, thr, nma
     [subtrees regrown, largest one's rows, nodes rebuilt keeping their draws,
     rows of the subtrees regrown whole].
     """
-    for i in range(first, pending.shape[0]):
+    # shallowest first (stable): a regrown ancestor drops its descendants
+    if first == 0 and n_pending > 16:  # a big batch: sort by depth
+        depth = np.empty(n_pending, dtype=np.int64)
+        for i in range(n_pending):
+            depth[i] = nodes[pending[i], DEPTH]
+        order = np.argsort(depth, kind="mergesort")
+        by_depth = pending[:n_pending][order]
+        tree_by_depth = pending_tree[:n_pending][order]
+        pending[:n_pending] = by_depth
+        pending_tree[:n_pending] = tree_by_depth
+    elif first == 0:
+        for i in range(1, n_pending):
+            v = pending[i]
+            t = pending_tree[i]
+            j = i
+            while j > 0 and nodes[pending[j - 1], DEPTH] > nodes[v, DEPTH]:
+                pending[j] = pending[j - 1]
+                pending_tree[j] = pending_tree[j - 1]
+                j -= 1
+            pending[j] = v
+            pending_tree[j] = t
+    for i in range(first, n_pending):
         v = pending[i]
         if nodes[v, KIND] == DEAD or not nodes[v, PENDING]:
             continue
