@@ -101,7 +101,7 @@ def _grow_tree(X, y, ranks, n_uniq, alive, seed, params):
         pools = _empty_pools(*room, params.n_classes)
         rng = np.array([seed], dtype=np.uint64)
         cursor = np.array([1, 0, 0], dtype=np.int64)
-        status = K._grow(X, y, ranks, n_uniq, alive, 0, 0, 0, 0, rows.size,
+        status = K._grow(X, y, ranks, n_uniq, alive, 0, 0, 0, 0, rows.size, False,
                          *(pools[name] for name in _POOLS), perm, rng, cursor,
                          *params.args())
         if status == K.OK:

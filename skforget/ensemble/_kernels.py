@@ -648,11 +648,13 @@ def _partition(X, perm_t, start, end, alive, f, thr):
 
 
 @njit(cache=True)
-def _grow(X, y, ranks, n_uniq, alive, t, root, depth, start, end, nodes, node_f, counts,
-          slots, thr_v, thr_left, thr_at, perm, rng, cursor, max_depth, min_samples_split,
-          min_samples_leaf, k, max_features, topd, criterion, n_classes):
+def _grow(X, y, ranks, n_uniq, alive, t, root, depth, start, end, counted, nodes, node_f,
+          counts, slots, thr_v, thr_left, thr_at, perm, rng, cursor, max_depth,
+          min_samples_split, min_samples_leaf, k, max_features, topd, criterion, n_classes):
     """Grow node ``root`` (already allocated) and its subtree from its live rows.
 
+    ``counted``: the range holds live rows only and ``counts[root]`` are theirs
+    (a parent's split just made it), so neither is redone here.
     New nodes, feature slots and thresholds are taken at ``cursor``. Returns
     ``OUT_OF_ROOM`` as soon as a pool is full (the caller restores the cursor and
     the random state, enlarges the pools and grows again), else ``OK``.
@@ -674,7 +676,7 @@ def _grow(X, y, ranks, n_uniq, alive, t, root, depth, start, end, nodes, node_f,
     # stack entries: node, depth, first row, end of rows, class counts known
     stack = np.empty((2 * m_all + 2, 5), dtype=np.int64)
     stack[0, 0], stack[0, 1], stack[0, 2], stack[0, 3] = root, depth, start, end
-    stack[0, 4] = 0
+    stack[0, 4] = counted
     top = 1
     n_nodes_cap = nodes.shape[0]
     n_slots_cap = slots.shape[0]
@@ -683,8 +685,8 @@ def _grow(X, y, ranks, n_uniq, alive, t, root, depth, start, end, nodes, node_f,
         top -= 1
         node, d, lo, hi = stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3]
         live_end = hi
-        if node == root:  # forgotten rows to the back (below, ranges hold live rows only)
-            live_end = _live_first(perm_t, lo, hi, alive)
+        if node == root and not counted:  # forgotten rows to the back (below, ranges
+            live_end = _live_first(perm_t, lo, hi, alive)  # hold live rows only)
         if not stack[top, 4]:  # a greedy parent already knew its children's counts
             for j in range(n_classes):
                 counts[node, j] = 0
@@ -850,8 +852,8 @@ def _regrow(X, y, ranks, n_uniq, alive, t, node, whole, nodes, node_f, counts, s
     d = nodes[node, DEPTH]
     if whole:
         _scrub_slots(nodes, slots, thr_v, thr_left, thr_at, node)
-        return _grow(X, y, ranks, n_uniq, alive, t, node, d, lo, hi, nodes, node_f, counts,
-                     slots, thr_v, thr_left, thr_at, perm, rng, cursor, max_depth,
+        return _grow(X, y, ranks, n_uniq, alive, t, node, d, lo, hi, False, nodes, node_f,
+                     counts, slots, thr_v, thr_left, thr_at, perm, rng, cursor, max_depth,
                      min_samples_split, min_samples_leaf, k, max_features, topd, criterion,
                      n_classes)
     if cursor[CUR_NODE] + 2 > nodes.shape[0]:
@@ -863,13 +865,20 @@ def _regrow(X, y, ranks, n_uniq, alive, t, node, whole, nodes, node_f, counts, s
     nodes[node, LEFT] = left
     nodes[node, RIGHT] = left + 1
     nodes[node, PENDING] = 0
-    status = _grow(X, y, ranks, n_uniq, alive, t, left, d + 1, lo, mid, nodes, node_f,
+    # a greedy split's cached counts are its children's (the walk kept them exact)
+    counted = nodes[node, KIND] == GREEDY
+    if counted:
+        best = nodes[node, BEST]
+        for j in range(n_classes):
+            counts[left, j] = thr_left[best, j]
+            counts[left + 1, j] = counts[node, j] - thr_left[best, j]
+    status = _grow(X, y, ranks, n_uniq, alive, t, left, d + 1, lo, mid, counted, nodes, node_f,
                    counts, slots, thr_v, thr_left, thr_at, perm, rng, cursor, max_depth,
                    min_samples_split, min_samples_leaf, k, max_features, topd, criterion,
                    n_classes)
     if status != OK:
         return status
-    return _grow(X, y, ranks, n_uniq, alive, t, left + 1, d + 1, mid, live_end, nodes,
+    return _grow(X, y, ranks, n_uniq, alive, t, left + 1, d + 1, mid, live_end, counted, nodes,
                  node_f, counts, slots, thr_v, thr_left, thr_at, perm, rng, cursor,
                  max_depth, min_samples_split, min_samples_leaf, k, max_features, topd,
                  criterion, n_classes)
