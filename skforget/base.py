@@ -153,7 +153,9 @@ class _RowRegistry:
     # --------------------------------------------------------------- requests
     def check_indices(self, X_idx):
         """Validate a deletion request; return sorted unique row numbers (intp)."""
-        if isinstance(X_idx, numbers.Integral) and not isinstance(X_idx, (bool, np.bool_)):
+        if type(X_idx) is int or (
+            isinstance(X_idx, numbers.Integral) and not isinstance(X_idx, (bool, np.bool_))
+        ):
             i = int(X_idx)  # fast path for the common single-row request
             if not 0 <= i < self.n:
                 raise ValueError(
@@ -229,8 +231,10 @@ class _RowRegistry:
         place, in O(their entries); the emptied slots are squeezed out when
         they exceed a quarter of the store, and always before pickling.
         """
+        if idx.size == 1:  # scalar assignments: a fraction of fancy indexing's cost
+            idx = int(idx[0])
         self.alive[idx] = False
-        self.n_alive -= idx.size
+        self.n_alive -= 1 if type(idx) is int else idx.size
         self.codes[idx] = -1
         self.weights[idx] = 0.0
         if self.targets is not None:
@@ -238,6 +242,8 @@ class _RowRegistry:
         if not self.retain:
             self.digests[idx] = 0
         elif sp.issparse(self.X):
+            if type(idx) is int:
+                idx = np.array([idx])
             X = self.X
             self.dead_entries += zero_csr_rows(X.data, X.indices, X.indptr, idx)
             if self.dead_entries > 0.25 * X.nnz:

@@ -66,10 +66,12 @@ def cancer():
 
 
 # ------------------------------------------------------------ re-scoring
+@pytest.mark.parametrize("min_gain", ["auto", 0.0])
 @pytest.mark.parametrize("epsilon", [0.0, 0.01, 0.05])
-def test_forget_sequence_matches_rescoring(cancer, epsilon):
+def test_forget_sequence_matches_rescoring(cancer, epsilon, min_gain):
     X, y = cancer
-    model = HedgeCutClassifier(n_estimators=8, epsilon=epsilon, random_state=0).fit(X, y)
+    model = HedgeCutClassifier(n_estimators=8, epsilon=epsilon, min_impurity_decrease=min_gain,
+                               random_state=0).fit(X, y)
     _check_rescored(model)
     order = np.random.RandomState(1).permutation(X.shape[0])
     for i in order[:40]:
@@ -109,9 +111,11 @@ def test_hedged_root_switches_instead_of_regrowing():
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), n_classes=st.integers(2, 3), msl=st.integers(1, 3),
        epsilon=st.sampled_from([0.0, 0.02, 0.1]), categorical=st.booleans(),
+       min_gain=st.sampled_from(["auto", 0.0, 0.01]),
        steps=st.lists(st.tuples(st.sampled_from(["forget", "forget", "partial_fit"]),
                                 st.integers(1, 8)), min_size=1, max_size=6))
-def test_random_sequences_keep_invariants(seed, n_classes, msl, epsilon, categorical, steps):
+def test_random_sequences_keep_invariants(seed, n_classes, msl, epsilon, categorical, min_gain,
+                                          steps):
     rng = np.random.RandomState(seed)
     n = 120
     X = np.column_stack([rng.normal(size=n), rng.randint(0, 6, n), rng.uniform(size=n)])
@@ -119,7 +123,7 @@ def test_random_sequences_keep_invariants(seed, n_classes, msl, epsilon, categor
     y[: n // 4] = rng.randint(0, n_classes, n // 4)
     model = HedgeCutClassifier(n_estimators=3, epsilon=epsilon, min_samples_leaf=msl,
                                categorical_features=[1] if categorical else None,
-                               random_state=seed)
+                               min_impurity_decrease=min_gain, random_state=seed)
     model.fit(X, y)
     for kind, size in steps:
         live = np.flatnonzero(model._rows.alive[: model._rows.n])
