@@ -174,6 +174,12 @@ def _popcount(x):
     return n
 
 
+#: A hedging dormant leaf with at least this many rows keeps its best
+#: candidate's subtree even when the allowance is spent: waking it up is then a
+#: switch, where a rebuild would grow that many rows (the forget p99 within the
+#: budget, measured on cardio).
+_WAKE_MIN = 1024
+
 #: Nodes with at least this many rows draw and count from per-feature
 #: histograms of (code, class): one pass over the rows per feature drawn
 #: (reused across redraws) instead of two, at a fixed cost of a few hundred
@@ -512,11 +518,13 @@ def _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, root, nodes, thr, nmas
                 bt_need[j] = 1  # (the others keep the hedge set's verdict)
             n_build += bt_need[j]
         if n_build > 1 and (n_build - 1) * n > allow:
-            # allowance spent: only a split's own subtree is built; this node
-            # regrows when a change needs another
+            # allowance spent: only a split's own subtree is built, and a big
+            # dormant leaf's best (on its rows in place: no copy); this node
+            # rebuilds when a change needs another
+            keep_best = not dormant or (n >= _WAKE_MIN and bt_need[bt_best] == 1)
             n_build = 0
             for j in range(bt_k):
-                bt_need[j] = 1 if (j == bt_best and not dormant) else 0
+                bt_need[j] = 1 if (j == bt_best and keep_best) else 0
                 n_build += bt_need[j]
         if n_build > 1:
             allow -= (n_build - 1) * n
