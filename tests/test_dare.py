@@ -273,6 +273,23 @@ def test_signed_zeros_are_one_value():
     assert_invariants(model)
 
 
+
+def test_regrowth_that_runs_out_of_room_carries_on():
+    """Pools without spare room: regrowth stops, the pools grow, it carries on (same trees)."""
+    X, y = load_breast_cancer(return_X_y=True)
+    model = DaREForestClassifier(n_estimators=2, max_depth=6, random_state=0, **EXACT).fit(X, y)
+    forest = model._forest
+    forest.__dict__.update(forest._compacted())  # no headroom (``_reserve`` skipped)
+    forget = np.random.RandomState(2).choice(len(X), 150, replace=False)
+    for r in forget:
+        model.partial_forget(int(r))
+    assert model.n_regrown_ > 0
+    keep = np.ones(len(X), dtype=bool)
+    keep[forget] = False
+    model._assert_forget_matches(_refit(model, X, y, keep), X)
+    assert_invariants(model)
+
+
 # ------------------------------------------------------- sampling switched on
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -252,11 +252,11 @@ class DaREForestClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, Bas
     # --------------------------------------------------------------- forgetting
     def _forget_rows(self, idx, X_rows, codes, weights):
         reg = self._rows
-        self.n_regrown_ += self._forest.forget(reg.X, reg.alive, idx)
+        n_regrown, class_gone = self._forest.forget(reg.X, reg.alive, idx)
+        self.n_regrown_ += n_regrown
         reg.scrub(idx)
-        root_counts = self._forest.counts[self._forest.roots[0]]
-        keep = root_counts > 0
-        if not keep.all() and not self._fixed_classes:
+        if class_gone and not self._fixed_classes:
+            keep = self._forest.counts[self._forest.roots[0]] > 0
             self._forest.drop_classes(keep)
             reg.drop_classes(keep)
             self.classes_ = self.classes_[keep]

@@ -33,9 +33,6 @@ class _GrowParams:
         return (self.max_depth, self.min_samples_split, self.min_samples_leaf, self.k,
                 self.max_features, self.topd, self.criterion, self.n_classes)
 
-    def forget_args(self):
-        return (self.k, self.min_samples_split, self.min_samples_leaf, self.criterion,
-                self.n_classes)
 
 
 def _empty_pools(n_nodes, n_slots, n_thr, n_classes):
@@ -197,14 +194,15 @@ class _Forest:
     def forget(self, X, alive, rows):
         """Remove ``rows`` from every tree (marking them dead in ``alive``).
 
-        Returns how many subtrees were regrown.
+        Returns how many subtrees were regrown, and whether some class has no row
+        left. The rows' ranks and labels are erased (once dead, never read again).
         """
         try:
             return self._forget(X, self.y, alive, rows)
-        finally:
-            # once dead, a row's ranks and label are never read again: no trace
-            self.ranks[rows] = 0
+        except BaseException:
+            self.ranks[rows] = 0  # (the kernel erases them on its way out)
             self.y[rows] = -1
+            raise
 
     def _forget(self, X, y, alive, rows):
         tree_pending = np.zeros(self.roots.shape[0], dtype=np.int64)
@@ -216,24 +214,23 @@ class _Forest:
                        np.empty(n_rows, dtype=np.int64), np.empty(n_rows, dtype=np.int64),
                        np.empty(n_rows, dtype=np.uint64))
             self._scratch = scratch
-        K._forget_rows(X, y, self.ranks, self.n_uniq, alive, rows, *self._pools(),
-                       self.perm, self.roots, self.rng, tree_pending, self.work, *scratch,
-                       *self.params.forget_args())
-        if not tree_pending.any():
-            return 0
         before = int(self.work[4])
+        # the pools keep headroom (``_reserve``): regrowth rarely runs out of room
+        status, gone = K._forget_then_regrow(
+            X, y, self.ranks, self.n_uniq, alive, rows, *self._pools(), self.perm, self.roots,
+            self.rng, self.cursor, tree_pending, self.work, *scratch, *self.params.args())
         room = (1024, 256, 4096)
-        while True:
+        while status == K.OUT_OF_ROOM:
+            # the subtree that did not fit is still pending; earlier ones are done
             self._enlarge(*room)
             status = K._regrow_pending(X, y, self.ranks, self.n_uniq, alive, *self._pools(),
                                        self.perm, self.roots, self.rng, self.cursor,
                                        tree_pending, self.work, *self.params.args())
-            if status != K.OUT_OF_ROOM:
-                break
-            # the subtree that did not fit is still pending; earlier ones are done
             room = tuple(4 * r for r in room)
-        self._maybe_compact()
-        return int(self.work[4]) - before
+        n_regrown = int(self.work[4]) - before
+        if n_regrown:
+            self._maybe_compact()
+        return n_regrown, gone
 
     def drop_classes(self, keep):
         """Remove class columns whose last row was forgotten (every count there is 0)."""

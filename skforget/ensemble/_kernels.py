@@ -1307,6 +1307,43 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
 
 
 @njit(cache=True)
+def _forget_then_regrow(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots, thr_v,
+                        thr_left, thr_at, perm, roots, rng, cursor, tree_pending, work, keys,
+                        cand, chosen, kept, sort_buf, max_depth, min_samples_split,
+                        min_samples_leaf, k, max_features, topd, criterion, n_classes):
+    """``_forget_rows``, then erase the rows' ranks and labels, then ``_regrow_pending``.
+
+    One call where there were two with Python between them: after a walk through
+    the pools every Python step found its own state out of cache (~10 us each on
+    the shared cores). Returns the regrowth status (``OUT_OF_ROOM``: the caller
+    enlarges the pools and calls ``_regrow_pending``) and whether some class has
+    no row left (its count at the first root is 0).
+    """
+    _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots, thr_v,
+                 thr_left, thr_at, perm, roots, rng, tree_pending, work, keys, cand, chosen,
+                 kept, sort_buf, k, min_samples_split, min_samples_leaf, criterion, n_classes)
+    # dead rows' ranks and labels are never read again: no trace of them
+    for r in rows:
+        for f in range(ranks.shape[1]):
+            ranks[r, f] = 0
+        y[r] = -1
+    status = OK
+    for t in range(tree_pending.shape[0]):
+        if tree_pending[t] != 0:
+            status = _regrow_pending(X, y, ranks, n_uniq, alive, nodes, node_f, counts, slots,
+                                     thr_v, thr_left, thr_at, perm, roots, rng, cursor,
+                                     tree_pending, work, max_depth, min_samples_split,
+                                     min_samples_leaf, k, max_features, topd, criterion,
+                                     n_classes)
+            break
+    gone = False
+    for j in range(n_classes):
+        if counts[roots[0], j] == 0:
+            gone = True
+    return status, gone
+
+
+@njit(cache=True)
 def _forget_random(X, alive, r, t, node, nodes, node_f, perm_t, rng, tree_pending, single):
     """The rest of removing row ``r`` from a random node; return the next node or -1.
 
