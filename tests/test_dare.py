@@ -290,6 +290,32 @@ def test_regrowth_that_runs_out_of_room_carries_on():
     assert_invariants(model)
 
 
+
+def test_wide_value_ranks_work_like_narrow_ones(monkeypatch):
+    """More than 65,536 distinct values in a feature keep ranks as int32: same trees."""
+    from skforget.ensemble import _forest
+
+    narrow = _forest._value_ranks
+
+    def wide(X, alive):
+        ranks, n_uniq = narrow(X, alive)
+        return ranks.astype(np.int32, order="F"), n_uniq
+
+    X, y = load_wine(return_X_y=True)
+    kw = dict(n_estimators=2, random_state=0, **EXACT)
+    models = []
+    for ranks_of in (narrow, wide):
+        monkeypatch.setattr(_forest, "_value_ranks", ranks_of)
+        model = DaREForestClassifier(**kw).fit(X, y)
+        for r in range(0, 120, 3):
+            model.partial_forget(r)
+        models.append(model)
+    assert models[0]._forest.ranks.dtype == np.uint16
+    assert models[1]._forest.ranks.dtype == np.int32
+    models[1]._assert_forget_matches(models[0], X)
+    assert models[1].n_regrown_ > 0
+
+
 # ------------------------------------------------------- sampling switched on
 @settings(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
