@@ -179,6 +179,7 @@ def _popcount(x):
 #: switch, where a rebuild would grow that many rows (the forget p99 within the
 #: budget, measured on cardio).
 _WAKE_MIN = 1024
+_WAKE_NEAR = 2
 
 #: Nodes with at least this many rows draw and count from per-feature
 #: histograms of (code, class): one pass over the rows per feature drawn
@@ -511,9 +512,12 @@ def _grow(Xc, y, alive, n_classes, edges, is_cat, rng, t, root, nodes, thr, nmas
         for j in range(bt_k):
             if dormant:
                 bt_need[j] = 0
-                if hedge and _gain(bt_cnt, j, ncnt, v, n_classes, msl) >= (
-                        min_gain - 2.0 * local - 1e-9 * (1.0 + min_gain)):
+                g_j = _gain(bt_cnt, j, ncnt, v, n_classes, msl)
+                if hedge and g_j >= min_gain - 2.0 * local - 1e-9 * (1.0 + min_gain):
                     bt_need[j] = 1
+                elif (j == bt_best and n >= _WAKE_MIN
+                      and g_j >= min_gain - 2.0 * _WAKE_NEAR - 1e-9 * (1.0 + min_gain)):
+                    bt_need[j] = 1  # a big leaf a few removals from waking
             elif j == bt_best:
                 bt_need[j] = 1  # (the others keep the hedge set's verdict)
             n_build += bt_need[j]
