@@ -379,8 +379,9 @@ class HedgeCutClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, BaseE
     def _forget_rows(self, idx, X_rows, codes, weights):
         reg, forest = self._rows, self._forest
         n_live = reg.n_alive - idx.size
-        before = forest.work[K.W_SWITCHES]
-        reg.alive[idx] = False  # regrowth reads live rows only
+        before = int(forest.work[K.W_SWITCHES])
+        one = int(idx[0]) if idx.size == 1 else None  # scalar indexing: cheaper
+        reg.alive[idx if one is None else one] = False  # regrowth reads live rows only
         try:
             regrown, largest = forest.forget(
                 reg.X, reg.codes, reg.alive, idx.astype(np.int64, copy=False),
@@ -390,10 +391,12 @@ class HedgeCutClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, BaseE
             raise
         self.n_regrown_ += regrown
         self.largest_regrown_ = max(self.largest_regrown_, largest)
-        self.n_switches_ += int(forest.work[K.W_SWITCHES] - before)
-        reg.scrub(idx)
+        self.n_switches_ += int(forest.work[K.W_SWITCHES]) - before
         root_counts = forest.pools.ncnt[forest.roots[0]]
-        if root_counts.min() == 0 and not self._fixed_classes:
+        lost = (root_counts[reg.codes[one]] == 0 if one is not None
+                else root_counts.min() == 0)  # (a class can only vanish with its rows)
+        reg.scrub(idx)
+        if lost and not self._fixed_classes:
             keep = root_counts > 0
             forest.drop_classes(keep)
             reg.drop_classes(keep)
