@@ -234,11 +234,19 @@ def test_accuracy_like_extra_trees(cancer):
     assert ours >= theirs - 0.03, (ours, theirs)
 
 
-def test_multiclass_and_whole_class_forgotten():
+@pytest.mark.parametrize("one_by_one", [False, True])
+def test_multiclass_and_whole_class_forgotten(one_by_one):
     X, y = load_iris(return_X_y=True)
     model = HedgeCutClassifier(n_estimators=10, epsilon=0.02, random_state=0).fit(X, y)
     assert model.predict_proba(X).shape == (150, 3)
-    model.partial_forget(np.flatnonzero(y == 1))
+    gone = np.flatnonzero(y == 1)
+    if one_by_one:
+        for i in gone[:-1]:
+            model.partial_forget(int(i))
+            assert len(model.classes_) == 3
+        model.partial_forget(int(gone[-1]))
+    else:
+        model.partial_forget(gone)
     np.testing.assert_array_equal(model.classes_, [0, 2])
     assert model.predict_proba(X).shape == (150, 2)
     _check_rescored(model)
