@@ -471,6 +471,16 @@ def test_fit_is_deterministic_and_parallel_safe():
     assert a.apply(X[:3]).shape == (3, 4)
 
 
+def test_batch_predict_in_threads_equals_one_thread():
+    X, y = load_breast_cancer(return_X_y=True)
+    model = DaREForestClassifier(n_estimators=4, random_state=0, n_jobs=1).fit(X, y)
+    rows = np.random.RandomState(0).uniform(X.min(0), X.max(0), size=(9000, X.shape[1]))
+    one = model.predict_proba(rows)
+    model.set_params(n_jobs=2)  # 3 chunks of at most 4,096 rows in 2 threads
+    np.testing.assert_array_equal(model.predict_proba(rows), one)
+    np.testing.assert_allclose(one.sum(axis=1), 1.0)
+
+
 def test_pickle_keeps_no_trace_of_a_forgotten_row():
     X, y = load_breast_cancer(return_X_y=True)
     canary = np.float32(-987654.3125)

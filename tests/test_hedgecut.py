@@ -414,3 +414,13 @@ def test_adult_sample_forget_sequence():
     _check_rescored(model)
     np.testing.assert_allclose(model.predict_proba(X[:500]), _rescored_proba(model, X[:500]),
                                rtol=1e-12)
+
+
+def test_batch_predict_in_threads_equals_one_thread(cancer):
+    X, y = cancer
+    model = HedgeCutClassifier(n_estimators=5, random_state=0, n_jobs=1).fit(X, y)
+    rows = np.random.RandomState(0).uniform(X.min(0), X.max(0), size=(9000, X.shape[1]))
+    one = model.predict_proba(rows)
+    model.set_params(n_jobs=2)  # 3 chunks of at most 4,096 rows in 2 threads
+    np.testing.assert_array_equal(model.predict_proba(rows), one)
+    np.testing.assert_allclose(one.sum(axis=1), 1.0)

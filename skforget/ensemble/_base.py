@@ -3,6 +3,7 @@
 from numbers import Integral
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
@@ -12,8 +13,9 @@ from skforget.base import _RowRegistry
 class _ForgetForestMixin:
     """Helpers for tree ensembles that keep their rows in ``self._rows`` and grow per-tree streams.
 
-    The estimator defines ``predict_proba``, ``_grow_all(seeds)`` and ``_predict_dtype``,
-    and keeps its trees in ``self._forest`` (``apply``, ``feature_importances``).
+    The estimator defines ``_grow_all(seeds)`` and ``_predict_dtype``, and keeps
+    its trees in ``self._forest`` (``predict_proba(X, n_jobs)``, ``apply``,
+    ``feature_importances``).
     """
 
     def _n_candidate_features(self, n_features):
@@ -99,6 +101,22 @@ class _ForgetForestMixin:
         with np.errstate(divide="ignore"):
             return np.log(self.predict_proba(X))
 
+    def predict_proba(self, X):
+        """Class probabilities: the mean over trees of the class fractions in the leaf.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Rows to score.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Columns follow ``classes_``.
+        """
+        X = self._X_predict(X)  # (checks the model is fitted first)
+        return self._forest.predict_proba(X, n_jobs=self.n_jobs)
+
     def predict(self, X):
         """The most probable class of each row.
 
@@ -141,3 +159,20 @@ class _ForgetForestMixin:
         tags.input_tags.sparse = False
         tags.input_tags.allow_nan = False
         return tags
+
+
+def _proba_in_chunks(predict_into, X, n_classes, n_jobs, chunk=4096):
+    """``predict_into(X_part, out_part)`` over chunks of rows, in joblib threads.
+
+    The kernels release the GIL; a batch of at most ``chunk`` rows (or
+    ``n_jobs`` None / 1) runs in the calling thread. Returns the zeroed
+    ``(n_samples, n_classes)`` output after the calls.
+    """
+    out = np.zeros((X.shape[0], n_classes))
+    if n_jobs in (None, 1) or X.shape[0] <= chunk:
+        predict_into(X, out)
+    else:
+        Parallel(n_jobs=n_jobs, prefer="threads")(
+            delayed(predict_into)(X[i:i + chunk], out[i:i + chunk])
+            for i in range(0, X.shape[0], chunk))
+    return out

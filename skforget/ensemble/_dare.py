@@ -291,19 +291,3 @@ class DaREForestClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, Bas
                 f"tree {t} differs from the refit")
         np.testing.assert_array_equal(self.predict_proba(X), refit.predict_proba(X))
 
-    # --------------------------------------------------------------- prediction
-    def predict_proba(self, X):
-        """Class probabilities: the mean over trees of the class fractions in the leaf.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``.
-        """
-        X = self._X_predict(X)
-        return self._forest.predict_proba(X)

@@ -14,6 +14,7 @@ import numpy as np
 from joblib import Parallel, delayed
 
 from skforget.ensemble import _kernels as K
+from skforget.ensemble._base import _proba_in_chunks
 
 
 @dataclass(frozen=True)
@@ -321,10 +322,11 @@ class _Forest:
         self.y = _labels(y, self.params.n_classes)
 
     # ------------------------------------------------------------------ queries
-    def predict_proba(self, X):
-        out = np.empty((X.shape[0], self.counts.shape[1]))
-        K._predict_proba(X, self.nodes, self.node_f, self.counts, self.roots, out)
-        return out
+    def predict_proba(self, X, n_jobs=None):
+        def into(X_part, out_part):
+            K._predict_proba(X_part, self.nodes, self.node_f, self.counts, self.roots, out_part)
+
+        return _proba_in_chunks(into, X, self.counts.shape[1], n_jobs)
 
     def apply(self, X):
         out = np.empty((X.shape[0], self.roots.shape[0]), dtype=np.int64)

@@ -428,22 +428,6 @@ class HedgeCutClassifier(_ForgetForestMixin, ForgetMixin, ClassifierMixin, BaseE
         assert self.n_features_in_ == refit.n_features_in_
         _check_rescored(self)
 
-    # --------------------------------------------------------------- prediction
-    def predict_proba(self, X):
-        """Class probabilities: the mean over trees of the class fractions in the leaf.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Rows to score.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-            Columns follow ``classes_``.
-        """
-        X = self._X_predict(X)
-        return self._forest.predict_proba(X, n_jobs=self.n_jobs)
 
 
 def _check_rescored(model):

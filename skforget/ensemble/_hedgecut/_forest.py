@@ -5,6 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 from joblib import Parallel, delayed
 
+from skforget.ensemble._base import _proba_in_chunks
 from skforget.ensemble._hedgecut import _kernels as K
 
 #: Rows hedged variants may copy, as a multiple of the rows of the tree (or of
@@ -228,15 +229,11 @@ class _HedgeForest:
     # --------------------------------------------------------------- prediction
     def predict_proba(self, X, n_jobs=None):
         p = self.pools
-        out = np.zeros((X.shape[0], self.params.n_classes))
-        chunk = 4096
-        if n_jobs in (None, 1) or X.shape[0] <= chunk:
-            K._predict_proba(X, p.nodes, p.thr, p.nmask, p.ncnt, self.roots, out)
-        else:
-            Parallel(n_jobs=n_jobs, prefer="threads")(
-                delayed(K._predict_proba)(X[i:i + chunk], p.nodes, p.thr, p.nmask, p.ncnt,
-                                          self.roots, out[i:i + chunk])
-                for i in range(0, X.shape[0], chunk))
+
+        def into(X_part, out_part):
+            K._predict_proba(X_part, p.nodes, p.thr, p.nmask, p.ncnt, self.roots, out_part)
+
+        out = _proba_in_chunks(into, X, self.params.n_classes, n_jobs)
         out /= self.roots.shape[0]
         return out
 
