@@ -1,4 +1,4 @@
-"""What the forests that forget (DaRE, HedgeCut) share: seeds, feature sampling, classes, predict."""
+"""What the forests that forget (DaRE, HedgeCut) share: seeds, features, classes, predict."""
 
 from numbers import Integral
 

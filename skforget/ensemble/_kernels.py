@@ -602,7 +602,7 @@ def _push_children(stack, top, nodes, node):
 # --------------------------------------------------------------------------- growing
 @njit(cache=True)
 def _live_first(perm_t, start, end, alive):
-    """Move the live rows of ``perm_t[start:end]`` to its front, in their order; return where they end."""
+    """Move the live rows of ``perm_t[start:end]`` to its front, in order; return their end."""
     live_end = start
     for p in range(start, end):
         r = perm_t[p]

@@ -174,10 +174,13 @@ def _popcount(x):
     return n
 
 
-#: A hedging dormant leaf with at least this many rows keeps its best
-#: candidate's subtree even when the allowance is spent: waking it up is then a
-#: switch, where a rebuild would grow that many rows (the forget p99 within the
-#: budget, measured on cardio).
+#: A dormant leaf with at least ``_WAKE_MIN`` rows keeps its best candidate's
+#: subtree (on its rows in place, no copy) when it hedges, even with the
+#: allowance spent, or when ``_WAKE_NEAR`` removals could wake it, whatever the
+#: allowance: waking it up is then a switch, where a rebuild would grow that many
+#: rows. Measured: such leaves were most of the rebuilds within the budget and
+#: made its p99 (cardio), and most of the first forgets' rebuilds (adult).
+#: Building it for every big dormant leaf doubled the trees.
 _WAKE_MIN = 1024
 _WAKE_NEAR = 2
 
@@ -673,7 +676,8 @@ def _forget(Xc, y, rows, n_classes, msl, mss, min_gain, roots, nodes, thr, nmask
     up, a hedged alternative that became best takes over at once, and any
     other change marks the node pending (listed in ``pending``) for
     ``_regrow_pending``; a pending node keeps counting later rows of a batch
-    and its subtrees are still walked (a rebuild keeps them). All trees are walked level by level together, prefetching the next level,
+    and its subtrees are still walked (a rebuild keeps them). All trees are
+    walked level by level together, prefetching the next level,
     so their memory accesses overlap. Returns the number of pending nodes.
     """
     n_pending = 0
@@ -894,8 +898,8 @@ def _rebuild_children(Xc, y, alive, n_classes, edges, is_cat, rng, t, v, nodes, 
 def _regrow_pending(Xc, y, alive, n_classes, edges, is_cat, rng, nodes, thr, nmask, ncnt, cand,
                     cmask, ccnt, perm, cursor, max_depth, mss, msl, max_features, max_tries,
                     hedge_min, hedge_rows_factor, fresh_budget, pending, pending_tree, n_pending,
-                    first, kill_stack, stats, n_total, min_gain, stack, iscr, uscr, cscr, pbuf, hist,
-                    hist_ok):
+                    first, kill_stack, stats, n_total, min_gain, stack, iscr, uscr, cscr, pbuf,
+                    hist, hist_ok):
     """Regrow pending nodes ``first, first+1, ... < n_pending`` (sorted shallowest first).
 
     A node keeps its own draws where ``_rebuild_children`` applies; otherwise
