@@ -27,7 +27,7 @@ best split fails after ``min(n_L, n_R) - msl + 1`` removals: the hedging rule.
 import numpy as np
 from numba import njit
 
-from skforget.ensemble._kernels import _next_u64, _prefetch, _randint
+from skforget.ensemble._kernels import _live_first, _next_u64, _prefetch, _randint
 
 # node columns
 (KIND, ACT, FEAT, LEFT, RIGHT, ISCAT, C0, NCAND, START, END, DEPTH, NTOT, PENDING, BUDGET, ALLOW,
@@ -364,19 +364,6 @@ def _partition(Xc, perm, start, end, f, cut, iscat, mask, buf):
     for i in range(n_right):
         perm[n_left + i] = buf[i]
     return n_left
-
-
-@njit(cache=True)
-def _live_first(perm, start, end, alive):
-    """Move live rows to the front of the segment; return how many there are."""
-    i = start
-    for j in range(start, end):
-        r = perm[j]
-        if alive[r]:
-            perm[j] = perm[i]
-            perm[i] = r
-            i += 1
-    return i - start
 
 
 @njit(cache=True)
@@ -861,7 +848,7 @@ def _rebuild_children(Xc, y, alive, n_classes, edges, is_cat, rng, t, v, nodes, 
         cursor[2] += n_live
     else:
         seg = start
-        n_live = _live_first(perm, start, nodes[v, END], alive)
+        n_live = _live_first(perm, start, nodes[v, END], alive) - start
         nodes[v, END] = start + n_live
     end = seg + n_live
     mid = _partition(Xc, perm, seg, end, cand[best, CF], cand[best, CCUT], cand[best, CCAT],
@@ -954,7 +941,7 @@ def _regrow_pending(Xc, y, alive, n_classes, edges, is_cat, rng, nodes, thr, nma
         stats[3] += nodes[v, NTOT]
         _kill_below(nodes, cand, v, kill_stack)
         start = nodes[v, START]
-        n_live = _live_first(perm, start, nodes[v, END], alive)
+        n_live = _live_first(perm, start, nodes[v, END], alive) - start
         nodes[v, END] = start + n_live
         nodes[v, BUDGET] = fresh_budget
         nodes[v, ALLOW] = hedge_rows_factor * n_live
