@@ -155,7 +155,7 @@ def _side_impurity(c, n, n_classes, criterion):
     return s
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")  # a call passing two arrays cost more than the math
 def _split_score(thr_left, ti, counts, node, n_classes, criterion):
     """Weighted impurity (times n) of splitting node ``node`` at threshold ``ti``.
 
