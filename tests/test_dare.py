@@ -419,6 +419,20 @@ def test_one_row_lowers_a_side_score_by_at_most_the_bound(counts, lab, criterion
     assert -1e-12 <= drop <= K._score_drop_bound(before.sum(), criterion) + 1e-12
 
 
+@settings(max_examples=200, deadline=None)
+@given(left=st.tuples(st.integers(0, 10**6), st.integers(0, 10**6)),
+       right=st.tuples(st.integers(0, 10**6), st.integers(0, 10**6)))
+def test_binary_gini_score_equals_the_general_loop(left, right):
+    """Two classes take an unrolled Gini path; it gives the loop's score bit for bit
+    (here the loop runs with a third, empty class), so ties break the same way."""
+    thr_left = np.array([[left[0], left[1], 0]], dtype=np.int32)
+    counts = np.array([[left[0] + right[0], left[1] + right[1], 0]], dtype=np.int32)
+    two = K._split_score(np.ascontiguousarray(thr_left[:, :2]), 0,
+                         np.ascontiguousarray(counts[:, :2]), 0, 2, 0)
+    three = K._split_score(thr_left, 0, counts, 0, 3, 0)
+    assert struct.pack("<d", two) == struct.pack("<d", three)
+
+
 def assert_score_bounds(model):
     """At each greedy node the cached bound lies below every other eligible threshold's score."""
     f = model._forest

@@ -167,6 +167,21 @@ def _split_score(thr_left, ti, counts, node, n_classes, criterion):
     n_right = 0
     s_left = 0.0
     s_right = 0.0
+    if criterion == 0 and n_classes == 2:  # the loop below, unrolled: the same sums
+        a0 = thr_left[ti, 0]
+        a1 = thr_left[ti, 1]
+        b0 = counts[node, 0] - a0
+        b1 = counts[node, 1] - a1
+        n_left = a0 + a1
+        n_right = b0 + b1
+        s_left = np.float64(a0) * a0 + np.float64(a1) * a1
+        s_right = np.float64(b0) * b0 + np.float64(b1) * b1
+        score = 0.0
+        if n_left > 0:
+            score += n_left - s_left / n_left
+        if n_right > 0:
+            score += n_right - s_right / n_right
+        return score
     if criterion == 0:
         for j in range(n_classes):
             a = thr_left[ti, j]
@@ -1158,6 +1173,7 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
     # threshold rows per 64-byte cache line
     v_step = max(64 // (thr_v.shape[1] * thr_v.itemsize), 1)
     left_step = max(64 // (thr_left.shape[1] * thr_left.itemsize), 1)
+    at_step = max(64 // (2 * thr_at.shape[2] * thr_at.itemsize), 1)
     for r in rows:
         alive[r] = False
         lab = y[r]
@@ -1193,6 +1209,9 @@ def _forget_rows(X, y, ranks, n_uniq, alive, rows, nodes, node_f, counts, slots,
                         for ti in range(t0, t1, left_step):
                             _prefetch(thr_left, ti)
                         _prefetch(thr_left, t1)
+                        for ti in range(t0, t1, at_step):
+                            _prefetch(thr_at, ti)
+                        _prefetch(thr_at, t1)
                 # ---- remove row r from node `node` of tree t
                 work[0] += 1
                 counts[node, lab] -= 1
