@@ -333,6 +333,11 @@ class ForgetMixin:
 
     forget_guarantee = "exact"
 
+    #: Set by estimators whose ``_forget_rows`` reads the rows it needs from the
+    #: registry itself: a request without ``X`` then passes ``None`` for
+    #: ``X_rows``, ``codes`` and ``weights`` instead of gathering them.
+    _forget_reads_registry = False
+
     # The estimator sets ``self._rows`` (a _RowRegistry) when it is fitted.
 
     @property
@@ -390,22 +395,26 @@ class ForgetMixin:
         idx = registry.check_indices(X_idx)
         if idx.size == 0:
             return self
-        X_order, n_requested = None, idx.size
-        if X is not None:
-            X = self._check_forget_X(X)
-            requested = np.asarray(X_idx)
-            if requested.dtype == bool:
-                X_order = np.arange(idx.size)
-            else:
-                requested = requested.reshape(-1).astype(np.intp, copy=False)
-                n_requested = requested.size
-                # position of each sorted unique row number's first mention
-                _, X_order = np.unique(requested, return_index=True)
-        X_rows = registry.rows(idx, X, X_order, n_requested)
+        gather = X is not None or not (registry.retain and self._forget_reads_registry)
+        if gather:
+            X_order, n_requested = None, idx.size
+            if X is not None:
+                X = self._check_forget_X(X)
+                requested = np.asarray(X_idx)
+                if requested.dtype == bool:
+                    X_order = np.arange(idx.size)
+                else:
+                    requested = requested.reshape(-1).astype(np.intp, copy=False)
+                    n_requested = requested.size
+                    # position of each sorted unique row number's first mention
+                    _, X_order = np.unique(requested, return_index=True)
+            X_rows = registry.rows(idx, X, X_order, n_requested)
         if idx.size == registry.n_alive:
             self._forget_everything()
-            return self
-        self._forget_rows(idx, X_rows, registry.codes[idx], registry.weights[idx])
+        elif gather:
+            self._forget_rows(idx, X_rows, registry.codes[idx], registry.weights[idx])
+        else:
+            self._forget_rows(idx, None, None, None)
         return self
 
     def _refused_class_removal(self, keep, exc):

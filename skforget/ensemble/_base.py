@@ -18,6 +18,8 @@ class _ForgetForestMixin:
     ``feature_importances``).
     """
 
+    _forget_reads_registry = True  # the kernels read the rows, labels and mask there
+
     def _n_candidate_features(self, n_features):
         """``max_features`` resolved as scikit-learn's forests do (at least 1)."""
         mf = self.max_features
