@@ -393,13 +393,35 @@ def _rank_histogram(y, ranks, n_u, perm_t, start, end, f, n_classes, hist2, rep,
     ``rep[g]`` is one such row. Writes the upper value rank of each valid threshold
     to ``cand``, in value order. Returns (rows, distinct values, valid thresholds).
     """
-    for i in range(n_u * n_classes):
-        hist2[i] = 0
-    for p in range(start, end):
-        r = _U(perm_t[_U(p)])
-        g = ranks[r, f]
-        hist2[_U(g * n_classes + y[r])] += 1
-        rep[_U(g)] = r
+    nb = n_u * n_classes
+    if 4 * nb <= hist2.shape[0]:
+        # few values: four interleaved histograms, so that rows falling in the
+        # same bin one after another do not wait on each other's increment
+        for i in range(4 * nb):
+            hist2[i] = 0
+        p = start
+        while p + 4 <= end:
+            for q in range(4):
+                r = _U(perm_t[_U(p + q)])
+                g = ranks[r, f]
+                hist2[_U(q * nb + g * n_classes + y[r])] += 1
+                rep[_U(g)] = r
+            p += 4
+        for pp in range(p, end):
+            r = _U(perm_t[_U(pp)])
+            g = ranks[r, f]
+            hist2[_U(g * n_classes + y[r])] += 1
+            rep[_U(g)] = r
+        for i in range(nb):
+            hist2[i] += hist2[nb + i] + hist2[2 * nb + i] + hist2[3 * nb + i]
+    else:
+        for i in range(nb):
+            hist2[i] = 0
+        for p in range(start, end):
+            r = _U(perm_t[_U(p)])
+            g = ranks[r, f]
+            hist2[_U(g * n_classes + y[r])] += 1
+            rep[_U(g)] = r
     n_groups = 0
     n_cand = 0
     prev = -1
