@@ -167,29 +167,24 @@ def _split_score(thr_left, ti, counts, node, n_classes, criterion):
     n_right = 0
     s_left = 0.0
     s_right = 0.0
-    if criterion == 0 and n_classes == 2:  # the loop below, unrolled: the same sums
-        a0 = thr_left[ti, 0]
-        a1 = thr_left[ti, 1]
-        b0 = counts[node, 0] - a0
-        b1 = counts[node, 1] - a1
-        n_left = a0 + a1
-        n_right = b0 + b1
-        s_left = np.float64(a0) * a0 + np.float64(a1) * a1
-        s_right = np.float64(b0) * b0 + np.float64(b1) * b1
-        score = 0.0
-        if n_left > 0:
-            score += n_left - s_left / n_left
-        if n_right > 0:
-            score += n_right - s_right / n_right
-        return score
     if criterion == 0:
-        for j in range(n_classes):
-            a = thr_left[ti, j]
-            b = counts[node, j] - a
-            n_left += a
-            n_right += b
-            s_left += np.float64(a) * a
-            s_right += np.float64(b) * b
+        if n_classes == 2:  # the loop below, unrolled: the same sums
+            a0 = thr_left[ti, 0]
+            a1 = thr_left[ti, 1]
+            b0 = counts[node, 0] - a0
+            b1 = counts[node, 1] - a1
+            n_left = a0 + a1
+            n_right = b0 + b1
+            s_left = np.float64(a0) * a0 + np.float64(a1) * a1
+            s_right = np.float64(b0) * b0 + np.float64(b1) * b1
+        else:
+            for j in range(n_classes):
+                a = thr_left[ti, j]
+                b = counts[node, j] - a
+                n_left += a
+                n_right += b
+                s_left += np.float64(a) * a
+                s_right += np.float64(b) * b
         score = 0.0
         if n_left > 0:
             score += n_left - s_left / n_left
