@@ -167,24 +167,32 @@ def _split_score(thr_left, ti, counts, node, n_classes, criterion):
     n_right = 0
     s_left = 0.0
     s_right = 0.0
+    # two classes: the loop below unrolled, the same sums bit for bit. It returns on
+    # its own: sharing the last lines nests the branches, and numba then left
+    # reference-count calls on the arrays inside the callers' re-scoring loops
+    if criterion == 0 and n_classes == 2:
+        a0 = thr_left[ti, 0]
+        a1 = thr_left[ti, 1]
+        b0 = counts[node, 0] - a0
+        b1 = counts[node, 1] - a1
+        n_left = a0 + a1
+        n_right = b0 + b1
+        s_left = np.float64(a0) * a0 + np.float64(a1) * a1
+        s_right = np.float64(b0) * b0 + np.float64(b1) * b1
+        score = 0.0
+        if n_left > 0:
+            score += n_left - s_left / n_left
+        if n_right > 0:
+            score += n_right - s_right / n_right
+        return score
     if criterion == 0:
-        if n_classes == 2:  # the loop below, unrolled: the same sums
-            a0 = thr_left[ti, 0]
-            a1 = thr_left[ti, 1]
-            b0 = counts[node, 0] - a0
-            b1 = counts[node, 1] - a1
-            n_left = a0 + a1
-            n_right = b0 + b1
-            s_left = np.float64(a0) * a0 + np.float64(a1) * a1
-            s_right = np.float64(b0) * b0 + np.float64(b1) * b1
-        else:
-            for j in range(n_classes):
-                a = thr_left[ti, j]
-                b = counts[node, j] - a
-                n_left += a
-                n_right += b
-                s_left += np.float64(a) * a
-                s_right += np.float64(b) * b
+        for j in range(n_classes):
+            a = thr_left[ti, j]
+            b = counts[node, j] - a
+            n_left += a
+            n_right += b
+            s_left += np.float64(a) * a
+            s_right += np.float64(b) * b
         score = 0.0
         if n_left > 0:
             score += n_left - s_left / n_left
@@ -388,35 +396,13 @@ def _rank_histogram(y, ranks, n_u, perm_t, start, end, f, n_classes, hist2, rep,
     ``rep[g]`` is one such row. Writes the upper value rank of each valid threshold
     to ``cand``, in value order. Returns (rows, distinct values, valid thresholds).
     """
-    nb = n_u * n_classes
-    if 4 * nb <= hist2.shape[0]:
-        # few values: four interleaved histograms, so that rows falling in the
-        # same bin one after another do not wait on each other's increment
-        for i in range(4 * nb):
-            hist2[i] = 0
-        p = start
-        while p + 4 <= end:
-            for q in range(4):
-                r = _U(perm_t[_U(p + q)])
-                g = ranks[r, f]
-                hist2[_U(q * nb + g * n_classes + y[r])] += 1
-                rep[_U(g)] = r
-            p += 4
-        for pp in range(p, end):
-            r = _U(perm_t[_U(pp)])
-            g = ranks[r, f]
-            hist2[_U(g * n_classes + y[r])] += 1
-            rep[_U(g)] = r
-        for i in range(nb):
-            hist2[i] += hist2[nb + i] + hist2[2 * nb + i] + hist2[3 * nb + i]
-    else:
-        for i in range(nb):
-            hist2[i] = 0
-        for p in range(start, end):
-            r = _U(perm_t[_U(p)])
-            g = ranks[r, f]
-            hist2[_U(g * n_classes + y[r])] += 1
-            rep[_U(g)] = r
+    for i in range(n_u * n_classes):
+        hist2[i] = 0
+    for p in range(start, end):
+        r = _U(perm_t[_U(p)])
+        g = ranks[r, f]
+        hist2[_U(g * n_classes + y[r])] += 1
+        rep[_U(g)] = r
     n_groups = 0
     n_cand = 0
     prev = -1
