@@ -395,26 +395,26 @@ class ForgetMixin:
         idx = registry.check_indices(X_idx)
         if idx.size == 0:
             return self
-        gather = X is not None or not (registry.retain and self._forget_reads_registry)
-        if gather:
-            X_order, n_requested = None, idx.size
-            if X is not None:
-                X = self._check_forget_X(X)
-                requested = np.asarray(X_idx)
-                if requested.dtype == bool:
-                    X_order = np.arange(idx.size)
-                else:
-                    requested = requested.reshape(-1).astype(np.intp, copy=False)
-                    n_requested = requested.size
-                    # position of each sorted unique row number's first mention
-                    _, X_order = np.unique(requested, return_index=True)
+        X_order, n_requested = None, idx.size
+        if X is not None:
+            X = self._check_forget_X(X)
+            requested = np.asarray(X_idx)
+            if requested.dtype == bool:
+                X_order = np.arange(idx.size)
+            else:
+                requested = requested.reshape(-1).astype(np.intp, copy=False)
+                n_requested = requested.size
+                # position of each sorted unique row number's first mention
+                _, X_order = np.unique(requested, return_index=True)
+        reads_registry = X is None and registry.retain and self._forget_reads_registry
+        if not reads_registry:
             X_rows = registry.rows(idx, X, X_order, n_requested)
         if idx.size == registry.n_alive:
             self._forget_everything()
-        elif gather:
-            self._forget_rows(idx, X_rows, registry.codes[idx], registry.weights[idx])
-        else:
+        elif reads_registry:
             self._forget_rows(idx, None, None, None)
+        else:
+            self._forget_rows(idx, X_rows, registry.codes[idx], registry.weights[idx])
         return self
 
     def _refused_class_removal(self, keep, exc):
