@@ -27,7 +27,7 @@ best split fails after ``min(n_L, n_R) - msl + 1`` removals: the hedging rule.
 import numpy as np
 from numba import njit
 
-from skforget.ensemble._kernels import _live_first, _next_u64, _prefetch, _randint
+from skforget.ensemble._kernels import _U, _live_first, _next_u64, _prefetch, _randint
 
 # node columns
 (KIND, ACT, FEAT, LEFT, RIGHT, ISCAT, C0, NCAND, START, END, DEPTH, NTOT, PENDING, BUDGET, ALLOW,
@@ -649,9 +649,8 @@ def _drop_subtrees(nodes, cand, v, stack):
 
 
 _AHEAD = 6
-#: Indices in the walk are cast to unsigned: numba then skips the fix-up for
-#: negative indices it adds to every signed one (about 15% of a node visit).
-_U = np.uint64
+# Indices in the walk are cast to unsigned (``_U``): numba then skips the fix-up
+# for negative indices it adds to every signed one (about 15% of a node visit).
 
 
 @njit(cache=True)
